@@ -1,0 +1,172 @@
+"""One document against the compiled program: find every atom once, then evaluate topic trees.
+
+A *span* is ``(first, last)``: word indices (inclusive) in :class:`~.document.Tokens`. A node's result
+is None when it does not hold, else the spans that make it hold (empty for a ``NOT`` that holds).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+
+from .document import Tokens
+from .program import AND, LEAF, NEAR, NOT, OR, CNode, Leaf, Program
+from .words import document_keys
+
+__all__ = ["Scan", "Span", "merge_spans", "span_distance"]
+
+Span = tuple[int, int]
+
+
+class Scan:
+    """The finds of every atom in one document, and a cache of leaf results shared by all topics."""
+
+    __slots__ = ("cache", "occ", "program", "tokens")
+
+    def __init__(self, program: Program, tokens: Tokens) -> None:
+        self.program = program
+        self.tokens = tokens
+        self.cache: dict[int, list[Span]] = {}
+        occ: dict[int, list[int]] = {}
+        index = program.index
+        seen: dict[str, tuple[int, ...]] = {}
+        for i, word in enumerate(tokens.words):
+            atoms = seen.get(word)
+            if atoms is None:
+                found: set[int] = set()
+                for key in document_keys(word):
+                    hit = index.get(key)
+                    if hit is not None:
+                        found.update(hit)
+                atoms = seen[word] = tuple(found)
+            for atom in atoms:
+                if atom in occ:
+                    occ[atom].append(i)
+                else:
+                    occ[atom] = [i]
+        self.occ = occ
+
+    # -------------------------------------------------------------- leaves
+
+    def leaf(self, leaf_id: int) -> list[Span]:
+        cached = self.cache.get(leaf_id)
+        if cached is None:
+            leaf = self.program.leaves[leaf_id]
+            if leaf.regex is not None:
+                cached = self._regex(leaf)
+            elif len(leaf.atoms) == 1:
+                bit = self.tokens.bit
+                cached = [(i, i) for i in self.occ.get(leaf.atoms[0], ()) if bit[i] & leaf.mask]
+            else:
+                cached = self._phrase(leaf)
+            self.cache[leaf_id] = cached
+        return cached
+
+    def _phrase(self, leaf: Leaf) -> list[Span]:
+        lists = [self.occ.get(a) for a in leaf.atoms]
+        if any(not lst for lst in lists):
+            return []
+        seg, bit = self.tokens.seg, self.tokens.bit
+        out: list[Span] = []
+        for first in lists[0] or ():
+            if not bit[first] & leaf.mask:
+                continue
+            pos, budget = first, leaf.slop
+            for lst in lists[1:]:
+                assert lst is not None
+                k = bisect_right(lst, pos)
+                if k == len(lst) or lst[k] - pos - 1 > budget or seg[lst[k]] != seg[first]:
+                    break
+                budget -= lst[k] - pos - 1
+                pos = lst[k]
+            else:
+                out.append((first, pos))
+        return out
+
+    def _regex(self, leaf: Leaf) -> list[Span]:
+        assert leaf.regex is not None
+        tokens, out = self.tokens, []
+        for segment in tokens.segments:
+            if segment.first_word == segment.end_word or not tokens.bit[segment.first_word] & leaf.mask:
+                continue
+            ends = tokens.end[segment.first_word: segment.end_word]
+            starts = tokens.start[segment.first_word: segment.end_word]
+            for m in leaf.regex.finditer(segment.text):
+                if m.end() == m.start():
+                    continue
+                first = bisect_right(ends, m.start())  # first word ending after the match starts
+                last = bisect_left(starts, m.end()) - 1  # last word starting before it ends
+                if first <= last:
+                    out.append((segment.first_word + first, segment.first_word + last))
+        return out
+
+    # -------------------------------------------------------------- trees
+
+    def eval(self, node: CNode) -> list[Span] | None:
+        kind = node.kind
+        if kind == LEAF:
+            return self.leaf(node.leaf) or None
+        if kind == AND:
+            out: list[Span] = []
+            for child in node.children:
+                got = self.eval(child)
+                if got is None:
+                    return None
+                out.extend(got)
+            return sorted(set(out))
+        if kind == OR:
+            out, held = [], False
+            for child in node.children:
+                got = self.eval(child)
+                if got is not None:
+                    held = True
+                    out.extend(got)
+            return sorted(set(out)) if held else None
+        if kind == NOT:
+            return [] if self.eval(node.children[0]) is None else None
+        assert kind == NEAR
+        left = self.eval(node.children[0])
+        if not left:
+            return None
+        right = self.eval(node.children[1])
+        if not right:
+            return None
+        return self.near(left, right, node.distance)[0] or None
+
+    def near(self, left: list[Span], right: list[Span], distance: int) -> tuple[list[Span], int | None]:
+        """Spans of the pairs within ``distance`` words, and the closest distance seen (for explain)."""
+        seg = self.tokens.seg
+        out: set[Span] = set()
+        closest: int | None = None
+        for a in left:
+            for b in right:
+                if seg[a[0]] != seg[b[0]]:
+                    continue
+                gap = span_distance(a, b)
+                if gap is None:
+                    continue
+                if closest is None or gap < closest:
+                    closest = gap
+                if gap <= distance:
+                    out.add((min(a[0], b[0]), max(a[1], b[1])))
+        return sorted(out), closest
+
+
+def span_distance(a: Span, b: Span) -> int | None:
+    """How far apart two spans are in word places (None when they overlap)."""
+    if a[1] < b[0]:
+        return b[0] - a[1]
+    if b[1] < a[0]:
+        return a[0] - b[1]
+    return None
+
+
+def merge_spans(spans: list[Span]) -> list[Span]:
+    """Overlapping spans merged: each remaining span is one hit."""
+    out: list[Span] = []
+    for first, last in sorted(spans):
+        if out and first <= out[-1][1]:
+            if last > out[-1][1]:
+                out[-1] = (out[-1][0], last)
+        else:
+            out.append((first, last))
+    return out
