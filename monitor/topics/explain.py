@@ -64,8 +64,10 @@ def explain_topic(matcher: TopicMatcher, scan: Scan, topic: CompiledTopic) -> Ex
                  + f" (article: {doc.lang or 'unknown'})")
     _Tracer(scan, lines).trace(topic.root, 0)
     if topic.veto is not None:
-        lines.append(f"exclude: {_label(topic.exclude)}")
-        _Tracer(scan, lines).trace(topic.veto, 1)
+        at = len(lines)
+        vetoed = _Tracer(scan, lines).trace(topic.veto, 1) is not None
+        verdict = "holds: vetoes the match" if vetoed else "does not hold: no veto"
+        lines.insert(at, f"exclude: {_label(topic.exclude)}: {verdict}")
     if outcome.snippets:
         lines.append("snippets:")
         lines.extend(f"  - {s}" for s in outcome.snippets)
@@ -75,7 +77,23 @@ def explain_topic(matcher: TopicMatcher, scan: Scan, topic: CompiledTopic) -> Ex
 
 def _label(node: object) -> str:
     text = str(node)
+    if text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
+        text = text[1:-1]
     return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
+
+
+def _balanced(text: str) -> bool:
+    """True when the parentheses of ``text`` pair up (quotes and regexes aside, close enough for labels)."""
+    depth = 0
+    for ch in text:
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 class _Tracer:
@@ -90,7 +108,8 @@ class _Tracer:
             label += " = " + _label(node.src.body)
         if node.kind == LEAF:
             spans = self.scan.leaf(node.leaf)
-            self._line(pad, bool(spans), label, self._finds(spans) if spans else "not found")
+            detail = f"{plural(len(spans), 'find')}: {self._quote(spans)}" if spans else "not found"
+            self._line(pad, bool(spans), label, detail)
             return spans or None
         at = len(self.lines)  # the clause's line goes above its children's
         results = [self.trace(c, depth + 1) for c in node.children]
@@ -107,13 +126,13 @@ class _Tracer:
         if node.kind == OR:
             held = any(r is not None for r in results)
             total = sorted({s for r in results if r for s in r})
-            self._insert(at, pad, held, label, f"{len(total)} finds" if held else "no part holds")
+            self._insert(at, pad, held, label, plural(len(total), "find") if held else "no part holds")
             return total if held else None
         assert node.kind == NEAR
         left, right = results
         pairs, closest = self.scan.near(left or [], right or [], node.distance)
         if pairs:
-            detail = f"{len(pairs)} pair(s) within {node.distance} words: {self._finds(pairs)}"
+            detail = f"{plural(len(pairs), 'pair')} within {node.distance} words: {self._quote(pairs)}"
         elif left and right:
             detail = (f"no pair within {node.distance} words"
                       + (f" (closest {closest} apart)" if closest is not None else " (never in one paragraph)"))
@@ -128,9 +147,9 @@ class _Tracer:
     def _insert(self, at: int, pad: str, held: bool, label: str, detail: str) -> None:
         self.lines.insert(at, f"{pad}{YES if held else NO} {label}: {detail}")
 
-    def _finds(self, spans: list[Span]) -> str:
+    def _quote(self, spans: list[Span]) -> str:
+        """The first finds as written, with their field: ``text "Japan trip", title "Japan"``."""
         tokens = self.scan.tokens
         shown = [f'{tokens.segments[tokens.seg[a]].field} "{tokens.surface(a, b)}"' for a, b in spans[:MAX_SHOWN]]
         more = f" and {len(spans) - MAX_SHOWN} more" if len(spans) > MAX_SHOWN else ""
-        count = f"{len(spans)} find{'s' if len(spans) != 1 else ''}: "
-        return count + ", ".join(shown) + more
+        return ", ".join(shown) + more

@@ -129,11 +129,11 @@ class TopicMatcher:
             return Outcome(False, "the query does not hold", [])
         hits = merge_spans(spans)
         if len(hits) < topic.min_hits:
-            return Outcome(False, f"{len(hits)} hit(s), fewer than min_hits {topic.min_hits}", hits)
+            return Outcome(False, f"{_hits(len(hits))}, fewer than min_hits {topic.min_hits}", hits)
         if topic.veto is not None and scan.eval(topic.veto) is not None:
             return Outcome(False, "the exclude query holds", hits)
         made = build_snippets(scan.tokens, hits, self.marks(scan, topic, hits)) if snippets else ()
-        return Outcome(True, f"{len(hits)} hit(s), min_hits {topic.min_hits}", hits, made)
+        return Outcome(True, f"{_hits(len(hits))}, min_hits {topic.min_hits}", hits, made)
 
     def marks(self, scan: Scan, topic: CompiledTopic, hits: list[Span]) -> list[Span]:
         """The finds of the topic's words that lie inside its hits: what snippets mark."""
@@ -157,6 +157,10 @@ class TopicMatcher:
 
         topic = self.topic(name)
         return explain_topic(self, self.scan(doc), topic)
+
+
+def _hits(n: int) -> str:
+    return f"{n} hit{'' if n == 1 else 's'}"
 
 
 def compile_topics(topics: Sequence[TopicSpec], aliases: Mapping[str, Sequence[str]]) -> TopicMatcher:

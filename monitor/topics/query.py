@@ -144,6 +144,7 @@ class Lexeme:
     col: int
     value: str = ""
     number: int = 0
+    exact: bool = False
 
 
 _FIELD_RE = re.compile(r"([A-Za-z]+):")
@@ -168,12 +169,17 @@ class _Lexer:
                 i += 1
             elif ch == '"':
                 i = self._phrase(i, out)
+            elif ch == "=" and q.startswith('"', i + 1):  # ="exact phrase"
+                i = self._phrase(i + 1, out)
+                last = out.pop()
+                out.append(Lexeme("PHRASE", "=" + last.text, last.col - 1, last.value,
+                                  last.number, exact=True))
             elif ch == "/":
                 i = self._regex(i, out)
             elif ch == "@":
                 m = _ALIAS_RE.match(q, i + 1)
                 if not m:
-                    raise self.fail("expected an alias name after @", i + 1)
+                    raise self.fail("expected an alias name after @", i + 2)
                 out.append(Lexeme("ALIAS", q[i: m.end()], i + 1, m.group()))
                 i = m.end()
             elif (m := _FIELD_RE.match(q, i)) and not q.startswith("NEAR", i):
@@ -370,7 +376,7 @@ class _Parser:
         words = words_of(lex.value)
         if not words:
             raise self.fail(f"empty phrase: expected words between the quotes of {lex.text}", lex.col)
-        exact = lex.kind == "EXACT"
+        exact = lex.kind == "EXACT" or lex.exact
         return Term(tuple(_word(w, exact) for w in words), fields, lex.number, lex.kind == "PHRASE", lex.col)
 
     def _alias(self, lex: Lexeme, fields: tuple[str, ...]) -> Alias:
