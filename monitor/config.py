@@ -335,7 +335,7 @@ def _build(node: yaml.Node, path: tuple[Any, ...], file: str, env: Mapping[str, 
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.SafeLoader(" ").construct_object(key_node)  # type: ignore[no-untyped-call]
+            key = yaml.SafeLoader(" ").construct_object(key_node)
             if key == "<<":
                 raise ConfigError("YAML merge keys (<<) are not supported", file=file,
                                   line=key_node.start_mark.line + 1, key=_dotted(path))
@@ -347,7 +347,7 @@ def _build(node: yaml.Node, path: tuple[Any, ...], file: str, env: Mapping[str, 
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, (*path, i), file, env, lines) for i, item in enumerate(node.value)]
-    value = yaml.SafeLoader(" ").construct_object(node)  # type: ignore[no-untyped-call]
+    value = yaml.SafeLoader(" ").construct_object(node)
     if isinstance(value, str):
         value = _substitute(value, path, file, node.start_mark.line + 1, env)
     return value
@@ -460,12 +460,12 @@ def _cross_check(cfg: Config, file: str, lines: _Lines) -> None:
     for j, ch in enumerate(cfg.ops_channels):
         if ch not in channels:
             raise fail(f"no channel named {ch!r}", ("ops_channels", j))
-    for i, src in enumerate(cfg.sources):
-        if src.cron:
+    for i, source in enumerate(cfg.sources):
+        if source.cron:
             try:
                 from apscheduler.triggers.cron import CronTrigger
 
-                CronTrigger.from_crontab(src.cron, timezone=src.timezone)
+                CronTrigger.from_crontab(source.cron, timezone=source.timezone)
             except ValueError as exc:
                 raise fail(f"not a valid crontab expression: {exc}", ("sources", i, "cron")) from None
     from .topics import compile_topics

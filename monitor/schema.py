@@ -1,0 +1,230 @@
+"""The database schema as named migrations, applied in order on open.
+
+Each migration runs once, inside one write transaction, and is recorded in ``_migrations``.
+Add new ones at the end; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+import sqlite_utils
+
+__all__ = ["MIGRATIONS", "apply_migrations", "schema_version"]
+
+
+def _script(db: sqlite_utils.Database, script: str) -> None:
+    """Run statements one by one (``executescript`` would commit the caller's transaction)."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            db.execute(statement.strip())
+            statement = ""
+    if statement.strip():
+        raise ValueError(f"incomplete SQL statement: {statement.strip()[:60]}")
+
+
+def _m001_initial(db: sqlite_utils.Database) -> None:
+    _script(db,
+        """
+        CREATE TABLE sources (
+            name TEXT PRIMARY KEY,
+            url TEXT,
+            last_attempt TEXT,
+            last_success TEXT,
+            last_error TEXT,
+            consecutive_failures INTEGER NOT NULL DEFAULT 0,
+            failing_since TEXT,
+            next_due TEXT,
+            last_new TEXT,
+            state TEXT NOT NULL DEFAULT 'new',
+            runs INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE urls (
+            url TEXT PRIMARY KEY,
+            source TEXT,
+            etag TEXT,
+            last_modified TEXT,
+            last_status INTEGER,
+            last_outcome TEXT,
+            last_fetched TEXT,
+            content_hash TEXT
+        );
+        CREATE TABLE fetches (
+            id INTEGER PRIMARY KEY,
+            time TEXT NOT NULL,
+            source TEXT,
+            url TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            status INTEGER,
+            error TEXT,
+            elapsed REAL
+        );
+        CREATE INDEX fetches_source_time ON fetches(source, time);
+        CREATE TABLE stories (
+            id INTEGER PRIMARY KEY,
+            first_article_id INTEGER,
+            title TEXT,
+            created TEXT NOT NULL
+        );
+        CREATE TABLE articles (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL,
+            url_key TEXT NOT NULL UNIQUE,
+            source TEXT NOT NULL,
+            story_id INTEGER REFERENCES stories(id),
+            title TEXT,
+            byline TEXT,
+            authors TEXT,
+            published TEXT,
+            modified TEXT,
+            lang TEXT,
+            site_name TEXT,
+            description TEXT,
+            tags TEXT,
+            text TEXT,
+            captions TEXT,
+            images TEXT,
+            content_hash TEXT,
+            simhash INTEGER,
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            updated TEXT,
+            revisions INTEGER NOT NULL DEFAULT 0,
+            html BLOB
+        );
+        CREATE INDEX articles_story ON articles(story_id);
+        CREATE INDEX articles_hash ON articles(content_hash);
+        CREATE INDEX articles_source_seen ON articles(source, first_seen);
+        CREATE INDEX articles_first_seen ON articles(first_seen);
+        CREATE TABLE article_urls (
+            url_key TEXT PRIMARY KEY,
+            article_id INTEGER NOT NULL REFERENCES articles(id)
+        );
+        CREATE TABLE simhash_bands (
+            band INTEGER NOT NULL,
+            article_id INTEGER NOT NULL
+        );
+        CREATE INDEX simhash_bands_band ON simhash_bands(band);
+        CREATE TABLE paragraph_hashes (
+            hash INTEGER NOT NULL,
+            article_id INTEGER NOT NULL
+        );
+        CREATE INDEX paragraph_hashes_hash ON paragraph_hashes(hash);
+        CREATE TABLE revisions (
+            id INTEGER PRIMARY KEY,
+            article_id INTEGER NOT NULL REFERENCES articles(id),
+            time TEXT NOT NULL,
+            title TEXT,
+            text TEXT,
+            content_hash TEXT,
+            diff TEXT
+        );
+        CREATE INDEX revisions_article ON revisions(article_id);
+        CREATE TABLE matches (
+            article_id INTEGER NOT NULL REFERENCES articles(id),
+            topic TEXT NOT NULL,
+            snippets TEXT,
+            hits INTEGER,
+            matched_at TEXT NOT NULL,
+            PRIMARY KEY (article_id, topic)
+        );
+        CREATE TABLE alerted (
+            story_id INTEGER NOT NULL,
+            channel TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            alert_id INTEGER NOT NULL,
+            PRIMARY KEY (story_id, channel, topic)
+        );
+        CREATE TABLE alerts (
+            id INTEGER PRIMARY KEY,
+            message_id TEXT NOT NULL UNIQUE,
+            article_id INTEGER REFERENCES articles(id),
+            story_id INTEGER,
+            channel TEXT NOT NULL,
+            topics TEXT NOT NULL,
+            kind TEXT NOT NULL DEFAULT 'article',
+            digest_key TEXT,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            created TEXT NOT NULL,
+            next_attempt TEXT NOT NULL,
+            sent_at TEXT,
+            lease_until TEXT,
+            payload TEXT
+        );
+        CREATE INDEX alerts_due ON alerts(status, next_attempt);
+        CREATE INDEX alerts_article ON alerts(article_id);
+        CREATE TABLE attempts (
+            id INTEGER PRIMARY KEY,
+            alert_id INTEGER NOT NULL REFERENCES alerts(id),
+            time TEXT NOT NULL,
+            status_code INTEGER,
+            error TEXT,
+            response TEXT,
+            elapsed REAL
+        );
+        CREATE INDEX attempts_alert ON attempts(alert_id);
+        CREATE TABLE channels (
+            name TEXT PRIMARY KEY,
+            disabled TEXT,
+            reason TEXT,
+            fingerprint TEXT
+        );
+        """
+    )
+
+
+def _m002_fts(db: sqlite_utils.Database) -> None:
+    _script(db,
+        """
+        CREATE VIRTUAL TABLE articles_fts USING fts5(
+            title, byline, text, captions, content='articles', content_rowid='id',
+            tokenize='unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER articles_fts_ai AFTER INSERT ON articles BEGIN
+            INSERT INTO articles_fts(rowid, title, byline, text, captions)
+            VALUES (new.id, new.title, new.byline, new.text, new.captions);
+        END;
+        CREATE TRIGGER articles_fts_ad AFTER DELETE ON articles BEGIN
+            INSERT INTO articles_fts(articles_fts, rowid, title, byline, text, captions)
+            VALUES ('delete', old.id, old.title, old.byline, old.text, old.captions);
+        END;
+        CREATE TRIGGER articles_fts_au AFTER UPDATE OF title, byline, text, captions ON articles BEGIN
+            INSERT INTO articles_fts(articles_fts, rowid, title, byline, text, captions)
+            VALUES ('delete', old.id, old.title, old.byline, old.text, old.captions);
+            INSERT INTO articles_fts(rowid, title, byline, text, captions)
+            VALUES (new.id, new.title, new.byline, new.text, new.captions);
+        END;
+        """
+    )
+
+
+MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
+    ("001_initial", _m001_initial),
+    ("002_fts", _m002_fts),
+]
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    if "_migrations" not in db.table_names():
+        return 0
+    return int(db.execute("SELECT count(*) FROM _migrations").fetchone()[0])
+
+
+def apply_migrations(db: sqlite_utils.Database, now: str) -> list[str]:
+    """Apply the migrations not yet recorded; returns the names applied. The caller holds the
+    write transaction."""
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations").fetchall()}
+    applied = []
+    for name, fn in MIGRATIONS:
+        if name in done:
+            continue
+        fn(db)
+        db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", [name, now])
+        applied.append(name)
+    return applied
