@@ -1,0 +1,234 @@
+"""The article body: score the blocks, pick the main container, read its paragraphs in order.
+
+Scoring follows the idea readability made known: every paragraph-like block with enough text
+gives points (length, commas) to its container and, less, to the containers above it; a
+container's points shrink with its link density and grow or shrink with its class words. The
+best container is then widened to its siblings that look like the same article (split bodies,
+paragraphs interrupted by an ad slot). Inside, each paragraph is kept unless it is mostly links,
+a known furniture line ("Advertisement", "Read more: ..."), the title again, or a byline/date line.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .clean import Drops
+from .layout import Flag, Layout, squash
+from .vocab import VOCAB, Kind
+
+__all__ = ["Body", "find_body", "read_parts"]
+
+LEAF_BLOCKS = frozenset({"p", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "li", "dd", "dt", "blockquote",
+                         "tr", "address", "figcaption", "caption", "summary", "legend", "br"})
+TAG_BONUS = {"div": 5.0, "article": 8.0, "main": 5.0, "section": 3.0, "td": 3.0, "pre": 3.0,
+             "blockquote": 3.0, "form": -3.0, "ol": -3.0, "ul": -3.0, "dl": -3.0, "li": -3.0,
+             "dd": -3.0, "dt": -3.0, "h1": -5.0, "h2": -5.0, "h3": -5.0, "h4": -5.0, "th": -5.0}
+LEVEL_WEIGHTS = (1.0, 0.5, 1 / 6, 1 / 9, 1 / 12)
+CLASS_BONUS = 25.0
+MIN_BLOCK_CHARS = 25
+_COMMAS = re.compile(r"[,，、،;]")
+_SENTENCE_END = re.compile(r"[.!?。！？…\"'”’»)]\s*$")
+
+
+@dataclass(slots=True)
+class Body:
+    paragraphs: list[str] = field(default_factory=list)
+    container: int = 0  # the element the body was read from
+    parts: list[int] = field(default_factory=list)  # that element and the siblings added to it
+    headings: list[int] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Block:
+    chars: int = 0
+    links: int = 0
+    commas: int = 0
+
+
+def _block_stats(lay: Layout, drops: Drops) -> dict[int, _Block]:
+    stats: dict[int, _Block] = {}
+    cum, cum_link, owner, block, dropped = lay.cum, lay.cum_link, lay.owner, lay.block, drops.body
+    pieces = lay.pieces
+    for k in range(len(pieces)):
+        o = owner[k]
+        if dropped[o]:
+            continue
+        n = cum[k + 1] - cum[k]
+        if not n:
+            continue
+        b = block[o]
+        s = stats.get(b)
+        if s is None:
+            s = stats[b] = _Block()
+        s.chars += n
+        s.links += cum_link[k + 1] - cum_link[k]
+        piece = pieces[k]
+        if "," in piece or not piece.isascii():
+            s.commas += len(_COMMAS.findall(piece))
+    return stats
+
+
+def _score(lay: Layout, drops: Drops, stats: dict[int, _Block]) -> dict[int, float]:
+    scores: dict[int, float] = {}
+    parent, tags, dropped = lay.parent, lay.tags, drops.body
+    for b, s in stats.items():
+        if s.chars < MIN_BLOCK_CHARS or s.links > 0.5 * s.chars:
+            continue
+        points = 1.0 + s.commas + min(s.chars / 100.0, 3.0)
+        node = parent[b] if tags[b] in LEAF_BLOCKS else b
+        for weight in LEVEL_WEIGHTS:
+            if node < 0:
+                break
+            if not dropped[node]:
+                if node not in scores:
+                    scores[node] = _initial(lay, node)
+                scores[node] += points * weight
+            node = parent[node]
+    for node, value in scores.items():
+        size = lay.text_len(node)
+        density = lay.link_len(node) / size if size else 0.0
+        scores[node] = value * (1.0 - density)
+    return scores
+
+
+def _initial(lay: Layout, node: int) -> float:
+    value = TAG_BONUS.get(lay.tags[node], 0.0)
+    kind = lay.kind[node]
+    if kind & Kind.CONTENT:
+        value += CLASS_BONUS
+    if kind & (Kind.STRONG_BOILER | Kind.WEAK_BOILER):
+        value -= CLASS_BONUS
+    return value
+
+
+def _children(lay: Layout, node: int) -> list[int]:
+    out = []
+    j = node + 1
+    stop = lay.end[node]
+    while j < stop:
+        out.append(j)
+        j = lay.end[j]
+    return out
+
+
+def _widen(lay: Layout, drops: Drops, best: int, scores: dict[int, float],
+           stats: dict[int, _Block]) -> list[int]:
+    """The best container plus its siblings that continue the same article."""
+    parent = lay.parent[best]
+    if parent < 0:
+        return [best]
+    top = scores.get(best, 0.0)
+    threshold = max(10.0, top * 0.2)
+    names = lay.nodes[best].attributes.get("class") or ""
+    parts = []
+    for sib in _children(lay, parent):
+        if sib == best:
+            parts.append(sib)
+            continue
+        if drops.body[sib]:
+            continue
+        if scores.get(sib, 0.0) >= threshold:
+            parts.append(sib)
+            continue
+        if names and (lay.nodes[sib].attributes.get("class") or "") == names and lay.text_len(sib) > 0:
+            parts.append(sib)
+            continue
+        s = stats.get(sib)
+        if s is not None and lay.tags[sib] == "p":
+            density = s.links / s.chars if s.chars else 1.0
+            text = lay.text(sib, 40) if s.chars < 80 else ""
+            if (s.chars >= 80 and density < 0.25) or (density == 0 and _SENTENCE_END.search(text)):
+                parts.append(sib)
+    return parts
+
+
+def find_body(lay: Layout, drops: Drops, title: str | None) -> Body:
+    if not len(lay):
+        return Body()
+    stats = _block_stats(lay, drops)
+    scores = _score(lay, drops, stats)
+    if scores:
+        best = max(scores, key=scores.__getitem__)
+    else:
+        best = 0
+    parts = _widen(lay, drops, best, scores, stats) if best else [0]
+    return read_parts(lay, drops, parts, title)
+
+
+def read_parts(lay: Layout, drops: Drops, parts: list[int], title: str | None) -> Body:
+    """The paragraphs of the given elements, in document order."""
+    parts = sorted(parts)
+    body = Body(container=parts[0] if parts else 0, parts=parts)
+    for part in parts:
+        body.paragraphs.extend(_paragraphs(lay, drops, part, title))
+    return body
+
+
+def _paragraphs(lay: Layout, drops: Drops, root: int, title: str | None) -> list[str]:
+    out: list[str] = []
+    pieces, owner, block, dropped = lay.pieces, lay.owner, lay.block, drops.body
+    cum, cum_link = lay.cum, lay.cum_link
+    start, stop = lay.seq[root], lay.seq_end(root)
+    current = -1
+    buf: list[str] = []
+    first = 0
+    title_key = _key(title) if title else None
+
+    def flush(k: int) -> None:
+        if not buf:
+            return
+        text = squash("".join(buf))
+        buf.clear()
+        if not text:
+            return
+        chars = cum[k] - cum[first]
+        links = cum_link[k] - cum_link[first]
+        if _keep(lay, current, root, text, chars, links, title_key):
+            out.append(text)
+
+    for k in range(start, stop):
+        o = owner[k]
+        if dropped[o]:
+            continue
+        b = block[o]
+        if b != current:
+            flush(k)
+            current, first = b, k
+        buf.append(pieces[k])
+    flush(stop)
+    return out
+
+
+def _key(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def _keep(lay: Layout, b: int, root: int, text: str, chars: int, links: int, title_key: str | None) -> bool:
+    if chars and links > 0.6 * chars and chars < 600:
+        return False
+    low = text.lower()
+    if len(low) < 60:
+        bare = low.rstrip(" .:!›»>→")
+        if bare in VOCAB.junk_exact:
+            return False
+        if title_key and low == title_key:
+            return False
+    if len(low) < 200:
+        if low.startswith(VOCAB.junk_prefix):
+            return False
+        if _in_meta_block(lay, b, root):
+            return False
+    if lay.flag[b] & Flag.HEADING and lay.tags[b] == "h1" and title_key and _key(text) == title_key:
+        return False
+    return True
+
+
+def _in_meta_block(lay: Layout, b: int, root: int) -> bool:
+    """The block sits in a byline or date element below the container."""
+    node = b
+    while node > root:
+        if lay.kind[node] & (Kind.BYLINE | Kind.DATE) and not lay.kind[node] & Kind.CONTENT:
+            return lay.text_len(node) < 300
+        node = lay.parent[node]
+    return False

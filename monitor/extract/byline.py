@@ -1,0 +1,155 @@
+"""Authors and visible dates.
+
+Authors come from JSON-LD, then ``<meta name=author>`` and its kin, then microdata
+``itemprop=author``, then ``rel=author`` links, then the visible byline: a short element whose
+class says byline/author/writer, or a short line that starts "By ..." (or "Par", "Von", "Por"...) or
+reads "CGTN's Jane Doe". Visible date lines ("Updated 16:25, 03-Jan-2026") fill in dates that
+no machine-readable source gave, in the page's own time zone when it states one elsewhere.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, tzinfo
+
+from .clean import Drops
+from .dates import parse_date
+from .layout import Layout
+from .meta import AUTHOR_KEYS, HeadMeta, is_name
+from .vocab import VOCAB, Kind
+
+__all__ = ["clean_byline", "find_authors", "split_names", "visible_dates"]
+
+MAX_BYLINE_CHARS = 160
+SEARCH_ELEMENTS = 4000  # how far into the page visible bylines and dates are looked for
+_SPLIT = re.compile(r"\s*(?:,|;|\||/|&|\band\b|\bund\b|\bet\b|\by\b|\be\b|\bi\b|\bmit\b|\bwith\b|、|，|和)\s*",
+                    re.I)
+_PREFIX = re.compile(
+    r"^\s*(?:" + "|".join(re.escape(p) for p in VOCAB.byline_prefixes) + r")\s*[:：]?\s+(?=\S)", re.I)
+_POSSESSIVE = re.compile(r"^([A-Z][\w&.-]{1,20})(?:'s|’s)\s+((?:[A-Z][\w'’.-]+\s?){2,4})\s*$")
+_TRAILER = re.compile(
+    r"\s*(?:[|•·–—-]\s*|\b(?:updated|published|posted|last updated|on)\b[:\s]*)?"
+    r"(?:\d{1,2}[:.]\d{2}|\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|(?:mon|tue|wed|thu|fri|sat|sun)(?:day|sday|nesday|rsday|urday)?\b[.,]|"
+    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d).*$", re.I)
+_NAME_CHARS = re.compile(r"[^\W\d_]", re.UNICODE)
+_NOISE = frozenset({"staff", "admin", "administrator", "editor", "editors", "guest", "unknown", "anonymous",
+                    "follow", "author", "authors", "by", "more", "view profile", "contributor"})
+
+
+def split_names(text: str) -> list[str]:
+    """"Jane Doe and John Roe" -> ["Jane Doe", "John Roe"]; "Doe, Jane" stays one name."""
+    text = " ".join(text.split())
+    parts = [p.strip(" .,-–—") for p in _SPLIT.split(text) if p and p.strip(" .,-–—")]
+    if len(parts) > 1 and "," in text and not re.search(r"\band\b|&|;|\|", text, re.I):
+        if any(len(p.split()) == 1 for p in parts):
+            return [text.strip(" .,")]
+    return parts
+
+
+def clean_byline(text: str) -> str:
+    """A visible byline without its "By", its date and its trailing furniture."""
+    text = " ".join(text.split())
+    for _ in range(2):
+        text = _PREFIX.sub("", text)
+    text = _TRAILER.sub("", text)
+    return text.strip(" |•·–—-:,")
+
+
+def _good(name: str) -> bool:
+    low = name.lower()
+    return (is_name(name) and low not in _NOISE and bool(_NAME_CHARS.search(name))
+            and len(name.split()) <= 6 and not low.startswith(("http", "www")))
+
+
+def _names(values: list[str]) -> list[str]:
+    out: list[str] = []
+    seen: set[str] = set()
+    for value in values:
+        for name in split_names(clean_byline(value)):
+            if _good(name) and name.lower() not in seen:
+                seen.add(name.lower())
+                out.append(name)
+    return out
+
+
+def find_authors(head: HeadMeta, lay: Layout, drops: Drops, scope: int, site: str | None) -> list[str]:
+    for source in (head.ld.authors, head.all(AUTHOR_KEYS), head.itemprop_authors, head.rel_authors):
+        names = _names(source)
+        if names:
+            return names
+    visible = _visible_byline(lay, drops, scope, site)
+    if visible:
+        return visible
+    return _names(head.ld.organisations)
+
+
+def _visible_byline(lay: Layout, drops: Drops, scope: int, site: str | None) -> list[str]:
+    """A short element near the article whose class says byline/author, or that reads "By ..."."""
+    start = _region_start(lay, scope)
+    stop = min(lay.end[start], start + SEARCH_ELEMENTS)
+    i = start
+    while i < stop:
+        if drops.hard[i]:
+            i = lay.end[i]
+            continue
+        kind = lay.kind[i]
+        size = lay.text_len(i)
+        if kind & Kind.BYLINE and 0 < size <= MAX_BYLINE_CHARS:
+            names = _names([lay.text(i)])
+            if names:
+                return names
+            i = lay.end[i]
+            continue
+        if lay.block[i] == i and 0 < size <= MAX_BYLINE_CHARS and i + 1 >= lay.end[i] - 3:
+            text = lay.text(i)
+            m = _POSSESSIVE.match(text)
+            if m:
+                return [m.group(2).strip()]
+            if _PREFIX.match(text) and text[:1].isalpha():
+                names = _names([text])
+                if names and all(n[:1].isupper() or not n[:1].isascii() for n in names):
+                    return names
+        i += 1
+    return []
+
+
+def _region_start(lay: Layout, scope: int) -> int:
+    """Bylines sit above the body: look from the article element (or two levels up) down."""
+    node = scope
+    for _ in range(3):
+        if lay.tags[node] == "article" or node <= 0:
+            return node
+        node = lay.parent[node]
+    for a in (scope, *lay.ancestors(scope)):
+        if lay.tags[a] == "article":
+            return a
+    return max(node, 0)
+
+
+def visible_dates(lay: Layout, drops: Drops, scope: int,
+                  tz: tzinfo | None) -> tuple[datetime | None, datetime | None]:
+    """(published, modified) from date lines near the article ("Updated 16:25, 03-Jan-2026")."""
+    start = _region_start(lay, scope)
+    stop = min(lay.end[start], start + SEARCH_ELEMENTS)
+    published: datetime | None = None
+    modified: datetime | None = None
+    i = start
+    while i < stop:
+        if drops.hard[i]:
+            i = lay.end[i]
+            continue
+        size = lay.text_len(i)
+        if (lay.kind[i] & Kind.DATE or lay.tags[i] == "time") and 0 < size <= 120:
+            text = lay.text(i)
+            when = parse_date(text, tz)
+            if when is not None:
+                if re.search(r"updat|modif|aktualisiert|mis à jour|actualiz|aggiorn", text, re.I):
+                    modified = modified or when
+                else:
+                    published = published or when
+                i = lay.end[i]
+                continue
+        i += 1
+        if published and modified:
+            break
+    return published, modified

@@ -1,0 +1,132 @@
+"""Which elements are not article text: furniture tags and roles, hidden elements, boilerplate
+class words, consent banners, captions and site-rule ``drop`` selectors.
+
+The decisions are made on the layout's arrays, after the walk, because some need the size of a
+subtree ("a `tags` box is boilerplate when it is small or mostly links"). Nothing is removed from
+the tree; dropped elements are skipped by whatever reads the layout.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .layout import Flag, Layout
+from .vocab import VOCAB, Kind
+
+__all__ = ["Drops", "decide_drops", "find_consent_banners"]
+
+log = logging.getLogger(__name__)
+
+WRAPPER_TAGS = frozenset({"html", "body", "main"})
+CONSENT_MAX_CHARS = 6000  # a banner says its piece in fewer characters than this
+BANNER_MAX_CHARS = 3000  # climbing from an accept button stops at blocks longer than this
+CAPTION_MAX_CHARS = 800
+WEAK_MAX_CHARS = 300
+
+
+class Drops:
+    """Per element: ``hard`` (never read: furniture, hidden, boilerplate, consent) and ``body``
+    (``hard`` or a caption, which belongs in the captions list and never in the text)."""
+
+    __slots__ = ("body", "consent", "hard")
+
+    def __init__(self, hard: list[bool], body: list[bool], consent: list[int]) -> None:
+        self.hard = hard
+        self.body = body
+        self.consent = consent
+
+
+def find_consent_banners(lay: Layout) -> list[int]:
+    """Elements that are cookie/consent banners, found by what they say: consent wording in the
+    smallest block around an accept/agree button. Works whatever the class names say, in the
+    languages of ``boilerplate.yaml``."""
+    buttons = VOCAB.consent_buttons
+    found: list[int] = []
+    starts: list[int] = []
+    for i, flag in enumerate(lay.flag):
+        if flag & Flag.CLICKABLE and lay.text_len(i) <= 40:
+            label = lay.text(i).lower().strip(" .!»›→✓×")
+            if label in buttons:
+                starts.append(i)
+    starts.extend(i for i, value in lay.buttons if value.lower().strip(" .!") in buttons)
+    done: set[int] = set()
+    for start in starts:
+        banner = _climb(lay, start, done)
+        if banner is not None and banner not in done:
+            found.append(banner)
+            done.add(banner)
+    return found
+
+
+def _climb(lay: Layout, start: int, done: set[int]) -> int | None:
+    best: int | None = None
+    best_len = 0
+    j = lay.parent[start]
+    while j > 0 and lay.tags[j] not in WRAPPER_TAGS:
+        if j in done:
+            return None
+        size = lay.text_len(j)
+        if size > BANNER_MAX_CHARS or (best is not None and size > best_len + 250):
+            break
+        if best is None and VOCAB.consent_words.search(lay.text(j).lower()):
+            best, best_len = j, size
+        elif best is not None:
+            best = j
+        j = lay.parent[j]
+    return best
+
+
+def decide_drops(lay: Layout, extra: list[int] | None = None) -> Drops:
+    """Decide, element by element, what is dropped; children inherit their parent's decision."""
+    n = len(lay)
+    hard = [False] * n
+    body = [False] * n
+    consent: list[int] = []
+    page_text = max(lay.text_len(0), 1) if n else 1
+    for i in range(n):
+        p = lay.parent[i]
+        if p >= 0 and hard[p]:
+            hard[i] = body[i] = True
+            continue
+        inherited_body = p >= 0 and body[p]
+        tag, flag, kind = lay.tags[i], lay.flag[i], lay.kind[i]
+        drop = False
+        caption = False
+        if flag & (Flag.SKIP | Flag.HIDDEN) and tag not in WRAPPER_TAGS:
+            drop = not (flag & Flag.HIDDEN and tag == "article" and lay.text_len(i) > 2000)
+        elif kind and tag not in WRAPPER_TAGS:
+            drop, caption = _by_class(lay, i, kind, page_text)
+            if drop and kind & Kind.CONSENT:
+                consent.append(i)
+        if not drop and flag & (Flag.CAPTION_TAG | Flag.FIGURE) and lay.text_len(i) <= CAPTION_MAX_CHARS * 2:
+            caption = True
+        hard[i] = drop
+        body[i] = drop or caption or inherited_body
+    for i in extra or ():
+        if not hard[i]:
+            consent.append(i)
+            for j in range(i, lay.end[i]):
+                hard[j] = body[j] = True
+    return Drops(hard, body, consent)
+
+
+def _by_class(lay: Layout, i: int, kind: int, page_text: int) -> tuple[bool, bool]:
+    """(drop, is a caption) for an element whose class or id names something."""
+    size = lay.text_len(i)
+    if kind & Kind.CONSENT and size < CONSENT_MAX_CHARS:
+        return True, False
+    content = bool(kind & Kind.CONTENT)
+    if kind & Kind.STRONG_BOILER:
+        # a wrapper whose class merely mentions a sidebar or comments still holds the article
+        if content and size > 0.3 * page_text:
+            return False, False
+        if size > 0.6 * page_text and size > 2000 and lay.tags[i] in ("article", "div", "section"):
+            return False, False
+        return True, False
+    if kind & Kind.WEAK_BOILER and not content:
+        links = lay.link_len(i)
+        if size < WEAK_MAX_CHARS or links > 0.5 * size:
+            return True, False
+    if kind & Kind.CAPTION and size <= CAPTION_MAX_CHARS:
+        return False, True
+    return False, False

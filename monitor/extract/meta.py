@@ -1,0 +1,194 @@
+"""Page metadata: ``<meta>`` (OpenGraph, Twitter, Dublin Core, article:*, parsely, sailthru),
+``<link rel=canonical>``, ``<html lang>``, ``<title>``, JSON-LD, microdata ``itemprop`` and ``<time>``.
+
+:func:`read_head` reads everything once, before the tree is cleaned; the ``pick_*`` functions then
+choose among the sources, best first.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from urllib.parse import urljoin, urlsplit
+
+from selectolax.lexbor import LexborHTMLParser
+
+from .dates import parse_date
+from .jsonld import LinkedData, read_jsonld
+
+__all__ = ["HeadMeta", "read_head"]
+
+# Meta keys, best first, for each field.
+TITLE_KEYS = ("og:title", "twitter:title", "dc.title", "dcterms.title", "parsely-title", "sailthru.title",
+              "title", "headline")
+AUTHOR_KEYS = ("author", "article:author", "dc.creator", "dcterms.creator", "parsely-author",
+               "sailthru.author", "byl", "byline", "twitter:creator", "creator", "citation_author",
+               "article:author_name", "cxenseparse:author", "dc.contributor")
+PUBLISHED_KEYS = ("article:published_time", "og:article:published_time", "published_time",
+                  "datepublished", "parsely-pub-date", "sailthru.date", "dc.date.issued", "dc.date",
+                  "dcterms.date", "dcterms.created", "date", "pubdate", "publishdate", "publish-date",
+                  "article.published", "citation_publication_date", "cxenseparse:recs:publishtime",
+                  "og:published_time", "published-date", "article:published", "displaydate",
+                  "originalpublicationdate", "dc.date.created", "publication_date", "release_date")
+MODIFIED_KEYS = ("article:modified_time", "og:updated_time", "article:modified", "datemodified",
+                 "dcterms.modified", "dc.date.modified", "lastmod", "last-modified", "modified_time",
+                 "og:article:modified_time", "revised", "updated_time")
+SITE_KEYS = ("og:site_name", "application-name", "al:android:app_name", "al:ios:app_name",
+             "twitter:site", "publisher", "dc.publisher", "copyright")
+DESCRIPTION_KEYS = ("og:description", "description", "twitter:description", "dc.description",
+                    "dcterms.description")
+TAG_KEYS = ("article:tag", "news_keywords", "keywords", "parsely-tags", "sailthru.tags", "og:article:tag")
+LANG_KEYS = ("content-language", "og:locale", "language", "dc.language", "lang")
+
+_NOT_A_NAME = re.compile(r"https?://|www\.|@\w+\.|^\W*$")
+
+
+@dataclass(slots=True)
+class HeadMeta:
+    meta: dict[str, list[str]] = field(default_factory=dict)
+    title_tag: str | None = None
+    canonical: str | None = None
+    html_lang: str | None = None
+    ld: LinkedData = field(default_factory=LinkedData)
+    itemprop_authors: list[str] = field(default_factory=list)
+    rel_authors: list[str] = field(default_factory=list)
+    times: list[tuple[str, str]] = field(default_factory=list)  # (datetime attribute, text) of <time>
+    itemprop_dates: dict[str, str] = field(default_factory=dict)
+
+    def first(self, keys: tuple[str, ...]) -> str | None:
+        for key in keys:
+            for value in self.meta.get(key, ()):
+                if value:
+                    return value
+        return None
+
+    def all(self, keys: tuple[str, ...]) -> list[str]:
+        return [v for key in keys for v in self.meta.get(key, ()) if v]
+
+
+def read_head(tree: LexborHTMLParser) -> HeadMeta:
+    out = HeadMeta()
+    meta = out.meta
+    for node in tree.css("meta"):
+        attrs = node.attributes
+        content = attrs.get("content")
+        if content is None:
+            continue
+        content = " ".join(content.split())
+        for attr in ("property", "name", "itemprop", "http-equiv"):
+            key = attrs.get(attr)
+            if key:
+                for k in key.lower().split():
+                    meta.setdefault(k, []).append(content)
+    title = tree.css_first("title")
+    if title is not None:
+        out.title_tag = " ".join(title.text().split()) or None
+    for link in tree.css("link[rel]"):
+        attrs = link.attributes
+        rel = (attrs.get("rel") or "").lower().split()
+        if "canonical" in rel and not out.canonical and attrs.get("href"):
+            out.canonical = (attrs.get("href") or "").strip()
+    root = tree.css_first("html")
+    if root is not None:
+        out.html_lang = root.attributes.get("lang") or root.attributes.get("xml:lang")
+    scripts = [s.text() for s in tree.css('script[type="application/ld+json" i]')]
+    out.ld = read_jsonld(scripts)
+    for node in tree.css('[itemprop~="author"], [itemprop~="creator"]'):
+        name_node = node.css_first('[itemprop~="name"]')
+        value = name_node.attributes.get("content") if name_node is not None else None
+        if not value:
+            value = node.attributes.get("content")
+        if not value:
+            value = (name_node or node).text()
+        value = " ".join((value or "").split())
+        if value and len(value) < 80:
+            out.itemprop_authors.append(value)
+    for node in tree.css('a[rel~="author"]'):
+        value = " ".join(node.text().split())
+        if value and len(value) < 80:
+            out.rel_authors.append(value)
+    for node in tree.css("time"):
+        attr = node.attributes.get("datetime") or ""
+        out.times.append((attr, " ".join(node.text().split())))
+        if len(out.times) > 20:
+            break
+    for node in tree.css('[itemprop~="datePublished"], [itemprop~="dateModified"]'):
+        if node.tag == "meta":
+            continue
+        key = (node.attributes.get("itemprop") or "").lower()
+        value = node.attributes.get("datetime") or node.attributes.get("content") or node.text()
+        out.itemprop_dates.setdefault("datemodified" if "datemodified" in key else "datepublished", value)
+    return out
+
+
+def canonical_url(head: HeadMeta, url: str | None) -> str | None:
+    """``<link rel=canonical>``, then og:url, then the URL given; relative ones resolved against it."""
+    for candidate in (head.canonical, head.first(("og:url",)), url):
+        if not candidate:
+            continue
+        candidate = candidate.strip()
+        resolved = urljoin(url, candidate) if url else candidate
+        if urlsplit(resolved).scheme in ("http", "https"):
+            return resolved
+    return url
+
+
+def is_name(value: str) -> bool:
+    return bool(value) and len(value) <= 100 and not _NOT_A_NAME.search(value)
+
+
+def page_language(head: HeadMeta) -> str | None:
+    for value in (head.html_lang, head.ld.language, head.first(LANG_KEYS)):
+        if value:
+            value = value.strip().replace("_", "-")
+            if 2 <= len(value) <= 20 and re.fullmatch(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*", value):
+                return value
+    return None
+
+
+def site_name(head: HeadMeta) -> str | None:
+    value = head.first(("og:site_name",)) or head.ld.publisher or head.first(SITE_KEYS)
+    if value and value.startswith("@"):
+        value = value[1:]
+    return value or None
+
+
+def description(head: HeadMeta) -> str | None:
+    return head.first(DESCRIPTION_KEYS) or head.ld.description
+
+
+def tags(head: HeadMeta) -> list[str]:
+    seen: dict[str, str] = {}
+    values = head.meta.get("article:tag") or head.ld.keywords or head.all(TAG_KEYS)
+    for value in values:
+        for tag in re.split(r"[,;]", value) if "," in value or ";" in value else [value]:
+            tag = " ".join(tag.split())
+            if tag and len(tag) < 80 and tag.lower() not in seen:
+                seen[tag.lower()] = tag
+    return list(seen.values())[:50]
+
+
+def machine_dates(head: HeadMeta) -> tuple[datetime | None, datetime | None, tzinfo | None]:
+    """(published, modified, the page's own time zone) from JSON-LD, meta, itemprop and <time>."""
+    pub_raw = (head.ld.published or head.first(PUBLISHED_KEYS) or head.itemprop_dates.get("datepublished"))
+    mod_raw = (head.ld.modified or head.first(MODIFIED_KEYS) or head.itemprop_dates.get("datemodified"))
+    time_attrs = [a for a, _ in head.times if a]
+    if not pub_raw and time_attrs:
+        pub_raw = time_attrs[0]
+    tz = None
+    for raw in (pub_raw, mod_raw, *time_attrs):
+        parsed = parse_date(raw) if raw else None
+        if parsed is not None and _has_offset(raw or ""):
+            tz = parsed.tzinfo
+            break
+    published = parse_date(pub_raw, tz) if pub_raw else None
+    modified = parse_date(mod_raw, tz) if mod_raw else None
+    return published, modified, tz
+
+
+_OFFSET_AT_END = re.compile(r"(?:Z|[+-]\d{2}:?\d{2}|GMT|UTC|[+-]\d{2})\s*$", re.I)
+
+
+def _has_offset(raw: str) -> bool:
+    return bool(_OFFSET_AT_END.search(raw.strip()))
