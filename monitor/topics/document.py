@@ -8,7 +8,6 @@ index in :attr:`Tokens.words`; a phrase or a ``NEAR`` never spans two segments.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -92,14 +91,18 @@ class Tokens:
         spans = sentence_spans(text) if field != "url" else [(0, len(text))]
         starts = [s for s, _ in spans]
         self.sentences.extend((seg_no, s, e) for s, e in spans)
-        bit = FIELD_BIT[field]
-        for m in WORD_RE.finditer(text):
-            self.words.append(m.group())
-            self.start.append(m.start())
-            self.end.append(m.end())
-            self.seg.append(seg_no)
-            self.sent.append(first_sentence + max(bisect_right(starts, m.start()) - 1, 0))
-            self.bit.append(bit)
+        found = list(WORD_RE.finditer(text))
+        self.words.extend([m.group() for m in found])
+        offsets = [m.start() for m in found]
+        self.start.extend(offsets)
+        self.end.extend([m.end() for m in found])
+        self.seg.extend([seg_no] * len(found))
+        self.bit.extend([FIELD_BIT[field]] * len(found))
+        sent, k, last = self.sent, 0, len(starts) - 1
+        for offset in offsets:  # words and sentences both run left to right
+            while k < last and starts[k + 1] <= offset:
+                k += 1
+            sent.append(first_sentence + k)
         self.segments.append(Segment(field, text, first_word, len(self.words), first_sentence))
 
     def surface(self, first: int, last: int) -> str:

@@ -322,13 +322,21 @@ class _Parser:
         return self._near(after)
 
     def _near(self, after: Lexeme | None) -> Node:
+        start = self.cur
         node = self._primary(after, DEFAULT_FIELDS)
         while self.cur.kind == "NEAR":
             op = self._take()
+            if isinstance(node, Not):
+                raise self.fail(f"expected a term, phrase or group before {op.text}: NOT cannot be used "
+                                "inside NEAR", start.col)
             if self.cur.kind == "NOT":
                 raise self.fail(f"expected a term, phrase or group after {op.text}: NOT cannot be used "
                                 "inside NEAR", self.cur.col)
+            right = self.cur
             node = Near(node, self._primary(op, DEFAULT_FIELDS), op.number)
+            if isinstance(node.right, Not):
+                raise self.fail(f"expected a term, phrase or group after {op.text}: NOT cannot be used "
+                                "inside NEAR", right.col)
         return node
 
     def _expected(self, after: Lexeme | None) -> QueryError:
