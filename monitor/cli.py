@@ -241,7 +241,7 @@ def demo(workdir: str | None) -> None:
         out.print(f"{mark} {d.webhook_id} [{payload_topics(d)}] {title}", highlight=False)
     out.rule("emails received")
     for m in result.emails:
-        out.print(f"✉ {m['Subject']}", highlight=False)
+        out.print(f"✉ {m['Subject']}", highlight=False, markup=False)
     out.print(f"\nconfig: {result.config_path}\ndatabase: {result.database}\n"
               f"try: monitor --config {result.config_path} search visit", highlight=False)
     ok = result.webhooks and result.emails and all(d.verified for d in result.webhooks)
@@ -293,6 +293,4 @@ def extract_cmd(target: str, as_json: bool, base_url: str | None) -> None:
 
 
 def main() -> None:
-    from . import cli_more  # noqa: F401 - registers the other commands
-
     cli(prog_name="monitor")

@@ -85,6 +85,7 @@ class SourceConfig(_Model):
     links: str | None = None
     max_age: Duration = 7 * 86400.0
     max_links: int = Field(default=200, ge=1)
+    revisit: Duration | None = 6 * 3600.0  # re-check stored articles (conditional GET) this often
     expect_every: Duration | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     cookies: dict[str, str] = Field(default_factory=dict)

@@ -39,6 +39,7 @@ PARSEABLE_TYPES: tuple[str, ...] = (
     "text/plain", "application/x-gzip", "application/gzip", "application/octet-stream",
 )
 ROBOTS_TTL = 86400.0
+ROBOTS_ERROR_TTL = 600.0  # an unreachable or failing robots.txt is asked again sooner
 ROBOTS_MAX_BYTES = 500_000
 REDIRECT_STATUS = frozenset({301, 302, 303, 307, 308})
 UrlState = Callable[[str], Awaitable[tuple[str | None, str | None]] | tuple[str | None, str | None]]
@@ -50,6 +51,7 @@ class _Host:
     next_ok: float = 0.0  # monotonic time before which no request may start
     robots: Protego | None = None
     robots_allow_all: bool | None = None  # True: 4xx robots; False: 5xx or unreachable
+    robots_error: FetchError | None = None  # robots.txt could not be reached at all
     robots_expires: float = 0.0
 
 
@@ -249,19 +251,27 @@ class Fetcher:
         gate = self._hosts.setdefault(host, _Host())
         if gate.robots_expires <= self._monotonic():
             await self._load_robots(f"{parts.scheme}://{parts.netloc}/robots.txt", gate, deadline)
+        if gate.robots_error is not None:  # RFC 9309: unreachable means disallowed; say why
+            raise FetchError(f"robots.txt unreachable, so nothing is fetched: {gate.robots_error}", url=url,
+                             outcome=gate.robots_error.outcome)
         if gate.robots_allow_all is not None:
-            return gate.robots_allow_all
+            if not gate.robots_allow_all:
+                raise FetchError("robots.txt answered with a server error: the host is off limits for now",
+                                 url=url, outcome="skipped_robots")
+            return True
         assert gate.robots is not None
         return bool(gate.robots.can_fetch(url, self.cfg.user_agent))
 
     async def _load_robots(self, robots_url: str, gate: _Host, deadline: float) -> None:
-        gate.robots, gate.robots_allow_all = None, None
+        gate.robots, gate.robots_allow_all, gate.robots_error = None, None, None
+        ttl = ROBOTS_TTL
         try:
             response, body = await self._request(robots_url, {}, None, deadline)
         except FetchError as exc:
             log.warning("robots.txt unreachable (%s): treating the host as disallowed", exc.outcome,
                         extra={"url": robots_url})
-            gate.robots_allow_all = False
+            gate.robots_error = exc
+            ttl = ROBOTS_ERROR_TTL
         else:
             status = response.status_code
             if 200 <= status < 300:
@@ -272,7 +282,8 @@ class Fetcher:
                 log.warning("robots.txt answered %s: treating the host as disallowed", status,
                             extra={"url": robots_url})
                 gate.robots_allow_all = False
-        gate.robots_expires = self._monotonic() + ROBOTS_TTL
+                ttl = ROBOTS_ERROR_TTL
+        gate.robots_expires = self._monotonic() + ttl
 
 
 def _gunzip(body: bytes, limit: int, url: str) -> bytes:

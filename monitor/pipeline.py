@@ -106,6 +106,18 @@ class Pipeline:
 
     # ------------------------------------------------------------------ discover
     async def _discover(self, source: SourceConfig, report: SourceReport) -> tuple[list[Link], Page | None]:
+        links, page = await self._discover_new(source, report)
+        if source.revisit is not None and page is None:
+            now = self.store.clock()
+            known = {link.url for link in links}
+            for url in self.store.revisit_urls(source.name, fetched_before=now - timedelta(seconds=source.revisit),
+                                               seen_since=now - timedelta(seconds=source.max_age),
+                                               limit=source.max_links):
+                if url not in known:
+                    links.append(Link(url, source.name, via="revisit"))
+        return links, page
+
+    async def _discover_new(self, source: SourceConfig, report: SourceReport) -> tuple[list[Link], Page | None]:
         page = await self._fetch(source, source.url, conditional=source.kind != "page")
         if page.outcome == "not_modified":
             log.info("listing unchanged (304)", extra={"source": source.name, "url": source.url})

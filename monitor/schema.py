@@ -50,8 +50,10 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
             last_status INTEGER,
             last_outcome TEXT,
             last_fetched TEXT,
-            content_hash TEXT
+            content_hash TEXT,
+            article_id INTEGER
         );
+        CREATE INDEX urls_source_article ON urls(source, article_id);
         CREATE TABLE fetches (
             id INTEGER PRIMARY KEY,
             time TEXT NOT NULL,

@@ -182,6 +182,16 @@ class Store:
                  "next_due": iso(next_due), "last_new": now if new_articles else None,
                  "state": "healthy" if ok else "failing"})
 
+    def revisit_urls(self, source: str, *, fetched_before: datetime, seen_since: datetime,
+                     limit: int) -> list[str]:
+        """URLs of this source's recent articles not fetched since ``fetched_before``: checked again
+        (conditionally) so edits become revisions even when the listing did not change."""
+        rows = self.db.execute(
+            "SELECT u.url FROM urls u JOIN articles a ON a.id = u.article_id WHERE u.source = ? "
+            "AND u.last_fetched < ? AND a.first_seen >= ? ORDER BY a.first_seen DESC LIMIT ?",
+            [source, iso(fetched_before.astimezone(UTC)), iso(seen_since.astimezone(UTC)), limit]).fetchall()
+        return [r[0] for r in rows]
+
     # ------------------------------------------------------------------ articles
     def article_by_url(self, url: str) -> dict[str, Any] | None:
         row = self.one("SELECT article_id FROM article_urls WHERE url_key = ?", [dedup.canonical_url(url)])
@@ -234,6 +244,7 @@ class Store:
                 self._add_keys(keys, article_id)
                 self._index_body(article_id, body, int(row["simhash"]))
                 status = "new"
+            db.execute("UPDATE urls SET article_id = ? WHERE url = ?", [article_id, fetched_url])
             for m in matches:
                 db.execute(
                     """INSERT INTO matches (article_id, topic, snippets, hits, matched_at) VALUES (?,?,?,?,?)

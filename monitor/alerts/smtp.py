@@ -7,6 +7,7 @@ import asyncio
 import smtplib
 import ssl
 from datetime import datetime
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
@@ -19,7 +20,9 @@ __all__ = ["build_message", "send_email"]
 
 def build_message(channel: EmailChannel, subject: str, text: str, html: str, *, message_id: str,
                   now: datetime) -> EmailMessage:
-    msg = EmailMessage()
+    # Lines up to RFC 5322's 998 characters: a long subject stays on one line instead of folding
+    # in a way some clients show as a leading space.
+    msg = EmailMessage(policy=policy.SMTP.clone(max_line_length=998))
     msg["Subject"] = header_safe(subject, limit=250)
     msg["From"] = header_safe(channel.from_)
     msg["To"] = ", ".join(header_safe(addr) for addr in channel.to)
