@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,26 @@ def test_only_topics_whose_words_are_seen_are_evaluated() -> None:
     scan = matcher.scan(Document(title="", text="The Japan summit"))
     names = [matcher.names[i] for i in matcher.candidates(scan)]
     assert names == ["japan", "regex", "mixed"]  # korea has none of its words; a regex is always evaluated
+
+
+def test_pruning_never_skips_a_topic_that_matches() -> None:
+    """Generated topics (bench/topics.py) on the seed page: match() == every topic evaluated."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_topics", Path(__file__).parent.parent / "bench" / "topics.py")
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules["bench_topics"] = bench  # dataclasses look their module up
+    spec.loader.exec_module(bench)
+    matcher = compile_topics(bench.generate_topics(400), bench.ALIASES)
+    docs = [_seed(), *(Document(title="", text=t) for t in CASES["examples"]["near_misses"])]
+    total = 0
+    for doc in docs:
+        scan = matcher.scan(doc)
+        every = [t.name for t in matcher.topics if matcher.outcome(scan, t, snippets=False).matched]
+        assert [m.topic for m in matcher.match(doc)] == every
+        total += len(every)
+    assert total > 10
 
 
 def test_rarest_word_triggers_an_and() -> None:

@@ -57,6 +57,7 @@ class CompiledTopic:
     marked_leaves: tuple[int, ...]
 
     def accepts_source(self, source: str) -> bool:
+        """No ``sources`` (or an empty list): any source."""
         return self.sources is None or source in self.sources
 
     def accepts_lang(self, lang: str | None) -> bool:
@@ -183,7 +184,7 @@ def compile_topics(topics: Sequence[TopicSpec], aliases: Mapping[str, Sequence[s
         compiled.append(CompiledTopic(
             order=order, name=spec.name, query=query, exclude=exclude, root=root, veto=veto,
             min_hits=spec.min_hits,
-            sources=frozenset(spec.sources) if spec.sources is not None else None,
+            sources=frozenset(spec.sources) if spec.sources else None,
             langs=tuple(x.strip().lower().replace("_", "-") for x in spec.lang) if spec.lang else None,
             marked_leaves=tuple(program.positive_leaves(root)),
         ))

@@ -149,7 +149,8 @@ class Lexeme:
 
 _FIELD_RE = re.compile(r"([A-Za-z]+):")
 _ALIAS_RE = re.compile(r"[\w.-]*[\w-]")
-_NEAR_RE = re.compile(r"NEAR(?:/(.*))?", re.IGNORECASE)
+_NEAR_RE = re.compile(r"NEAR(?:/(.*))?")
+_LOWER_NEAR_RE = re.compile(r"near/.*", re.IGNORECASE)  # "near" alone is a word; "near/4" a slip
 _BARE_STOP = ' \t\r\n()"'
 
 
@@ -235,9 +236,9 @@ class _Lexer:
         text = self.q[i:j]
         if text in ("AND", "OR", "NOT"):
             out.append(Lexeme(text, text, i + 1))
+        elif _LOWER_NEAR_RE.fullmatch(text) and not text.startswith("NEAR"):
+            raise self.fail(f"operators are upper case: write {text.upper()!r}", i + 1)
         elif m := _NEAR_RE.fullmatch(text):
-            if not text.startswith("NEAR"):
-                raise self.fail(f"operators are upper case: write {text.upper()!r}", i + 1)
             n = m.group(1)
             if n is None or not n.isdigit() or not 1 <= int(n) <= MAX_DISTANCE:
                 raise self.fail(f"bad {text}: expected NEAR/n with n a whole number from 1 to {MAX_DISTANCE}",

@@ -33,7 +33,10 @@ __all__ = [
 
 # A word: letters and digits, with inner apostrophes (Japan's, People’s). Hyphens, slashes, dots and
 # underscores split words, in documents and in queries alike ("China-South" is the phrase "China South").
-WORD_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+# Chinese and Japanese are written without spaces: each ideograph or kana is a word of its own, so a
+# query term in those scripts is a phrase of characters ("東京" matches inside "東京都").
+CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+WORD_RE = re.compile(f"[{CJK}]|[^\\W_{CJK}]+(?:['’][^\\W_{CJK}]+)*")
 
 # (ending, replacement, shortest stem that may remain): every rule that applies to a document word adds
 # one candidate base form. Only the ending as written in lower case is recognised (MOUs, not MOUS).
@@ -199,7 +202,7 @@ def query_keys(word: str, mode: str) -> frozenset[str]:
     return frozenset(f"{mode}:{b}" for b in bases)
 
 
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*\s+|\n+")
+_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*\s+|[。！？]+[」』”）]*\s*|\n+")
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
