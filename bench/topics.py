@@ -25,6 +25,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -178,6 +179,10 @@ def _best_of(rounds: int, fn: Callable[[], object]) -> float:
     return best
 
 
+def _match_all(matcher: TopicMatcher, docs: list[Document]) -> int:
+    return sum(len(matcher.match(doc)) for doc in docs)
+
+
 def _every_tree(matcher: TopicMatcher, docs: list[Document]) -> int:
     found = 0
     for doc in docs:
@@ -199,11 +204,11 @@ def run(dev: Path, rounds: int) -> dict[str, object]:
         matcher = compile_topics(topics[:size], ALIASES)
         matches = sum(len(matcher.match(d)) for d in docs)
         evaluated = sum(len(matcher.candidates(matcher.scan(d))) for d in docs)
-        seconds = _best_of(rounds, lambda m=matcher: [m.match(d) for d in docs])
+        seconds = _best_of(rounds, partial(_match_all, matcher, docs))
         per_size[size] = seconds
         rows.append({"row": f"{size} topics", "topics": size, "seconds": seconds, "matches": matches,
                      "trees_per_article": evaluated / len(docs)})
-        peer = _best_of(max(1, rounds // 2), lambda m=matcher: _every_tree(m, docs))
+        peer = _best_of(max(1, rounds // 2), partial(_every_tree, matcher, docs))
         rows.append({"row": f"{size} topics, every tree", "topics": size, "seconds": peer,
                      "trees_per_article": float(size)})
     for row in rows:

@@ -54,7 +54,7 @@ class Explanation:
 def explain_topic(matcher: TopicMatcher, scan: Scan, topic: CompiledTopic) -> Explanation:
     outcome = matcher.outcome(scan, topic)
     verdict = "MATCHED" if outcome.matched else "NOT MATCHED"
-    lines = [f"{topic.name}: {verdict} ({outcome.reason})", f"query: {_label(topic.query)}"]
+    lines = [f"{topic.name}: {verdict} ({outcome.reason})", f"query: {_label(topic.query, full=True)}"]
     doc = scan.tokens.document
     lines.append(f"{YES if topic.accepts_source(doc.source) else NO} sources: "
                  + (", ".join(sorted(topic.sources)) if topic.sources is not None else "any")
@@ -67,7 +67,7 @@ def explain_topic(matcher: TopicMatcher, scan: Scan, topic: CompiledTopic) -> Ex
         at = len(lines)
         vetoed = _Tracer(scan, lines).trace(topic.veto, 1) is not None
         verdict = "holds: vetoes the match" if vetoed else "does not hold: no veto"
-        lines.insert(at, f"exclude: {_label(topic.exclude)}: {verdict}")
+        lines.insert(at, f"exclude: {_label(topic.exclude, full=True)}: {verdict}")
     if outcome.snippets:
         lines.append("snippets:")
         lines.extend(f"  - {s}" for s in outcome.snippets)
@@ -75,11 +75,12 @@ def explain_topic(matcher: TopicMatcher, scan: Scan, topic: CompiledTopic) -> Ex
                        outcome.snippets)
 
 
-def _label(node: object) -> str:
+def _label(node: object, full: bool = False) -> str:
+    """A clause as query text, outer parentheses dropped, cut to MAX_LABEL characters unless ``full``."""
     text = str(node)
     if text.startswith("(") and text.endswith(")") and _balanced(text[1:-1]):
         text = text[1:-1]
-    return text if len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
+    return text if full or len(text) <= MAX_LABEL else text[: MAX_LABEL - 1] + "…"
 
 
 def _balanced(text: str) -> bool:
