@@ -292,5 +292,13 @@ def extract_cmd(target: str, as_json: bool, base_url: str | None) -> None:
         out.print(f"[dim]caption:[/] {cap}", highlight=False)
 
 
+# Commands by concern, each module registering its own on `cli` when imported.
+COMMAND_MODULES = ("cli_store", "cli_alerts", "cli_ops", "cli_topics", "cli_daemon")
+
+
 def main() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"{__package__}.{name}")
     cli(prog_name="monitor")

@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from .schema_alerts import ALERT_MIGRATIONS
+
 __all__ = ["MIGRATIONS", "apply_migrations", "schema_version"]
 
 
@@ -208,7 +210,9 @@ def _m002_fts(db: sqlite_utils.Database) -> None:
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_fts", _m002_fts),
+    # storage migrations are appended here
 ]
+MIGRATIONS += ALERT_MIGRATIONS  # the alerts package's own, by name (see schema_alerts.py)
 
 
 def schema_version(db: sqlite_utils.Database) -> int:

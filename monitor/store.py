@@ -11,7 +11,6 @@ import difflib
 import json
 import logging
 import sqlite3
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -251,7 +250,10 @@ class Store:
                        ON CONFLICT(article_id, topic) DO UPDATE SET snippets=excluded.snippets,
                        hits=excluded.hits""",
                     [article_id, m.topic, json.dumps(list(m.snippets), ensure_ascii=False), m.hits, now])
-            queued = self._queue_alerts(article_id, story_id, matches, routes, now)
+            from .alerts.queue import queue_alerts
+
+            queued = queue_alerts(db, article_id=article_id, story_id=story_id, matches=matches, routes=routes,
+                                  now=now)
         return StoreResult(article_id, story_id, status, queued)  # type: ignore[arg-type]
 
     def _find_by_keys(self, keys: Sequence[str]) -> dict[str, Any] | None:
@@ -346,31 +348,6 @@ class Store:
                 if best is None or score > best[0]:
                     best = (score, int(other["story_id"]))
         return best[1] if best else None
-
-    # ------------------------------------------------------------------ alert outbox
-    def _queue_alerts(self, article_id: int, story_id: int, matches: Sequence[Match],
-                      routes: Mapping[str, Sequence[str]], now: str) -> int:
-        by_channel: dict[str, list[str]] = {}
-        for m in matches:
-            for channel in routes.get(m.topic, ()):
-                by_channel.setdefault(channel, []).append(m.topic)
-        queued = 0
-        for channel, topics in by_channel.items():
-            done = {r[0] for r in self.db.execute(
-                "SELECT topic FROM alerted WHERE story_id = ? AND channel = ?", [story_id, channel]).fetchall()}
-            fresh = [t for t in topics if t not in done]
-            if not fresh:
-                continue
-            alert_id = self.db.table("alerts").insert({
-                "message_id": "msg_" + uuid.uuid4().hex, "article_id": article_id, "story_id": story_id,
-                "channel": channel, "topics": json.dumps(fresh), "kind": "article", "status": "pending",
-                "attempts": 0, "created": now, "next_attempt": now,
-            }).last_pk
-            self.conn.executemany("INSERT INTO alerted (story_id, channel, topic, alert_id) VALUES (?,?,?,?)",
-                                [(story_id, channel, t, alert_id) for t in fresh])
-            queued += 1
-        return queued
-
 
 def _paragraph_hashes(body: str) -> list[int]:
     out = []
