@@ -336,10 +336,10 @@ def _build(node: yaml.Node, path: tuple[Any, ...], file: str, env: Mapping[str, 
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.SafeLoader(" ").construct_object(key_node)
-            if key == "<<":
+            if key_node.tag == "tag:yaml.org,2002:merge":
                 raise ConfigError("YAML merge keys (<<) are not supported", file=file,
                                   line=key_node.start_mark.line + 1, key=_dotted(path))
+            key = _scalar(key_node, path, file)
             if key in out:
                 raise ConfigError("key given twice", file=file, line=key_node.start_mark.line + 1,
                                   key=_dotted((*path, key)))
@@ -348,10 +348,19 @@ def _build(node: yaml.Node, path: tuple[Any, ...], file: str, env: Mapping[str, 
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, (*path, i), file, env, lines) for i, item in enumerate(node.value)]
-    value = yaml.SafeLoader(" ").construct_object(node)
+    value = _scalar(node, path, file)
     if isinstance(value, str):
         value = _substitute(value, path, file, node.start_mark.line + 1, env)
     return value
+
+
+def _scalar(node: yaml.Node, path: tuple[Any, ...], file: str) -> Any:
+    try:
+        return yaml.SafeLoader("").construct_object(node)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"not valid here: {problem}", file=file, line=node.start_mark.line + 1,
+                          key=_dotted(path)) from None
 
 
 def _substitute(value: str, path: tuple[Any, ...], file: str, line: int, env: Mapping[str, str]) -> str:
