@@ -219,6 +219,8 @@ def demo(workdir: str | None) -> None:
     Serves the site on 127.0.0.1, starts a webhook receiver and an SMTP server, runs `fetch` twice
     (one page changes in between) and shows what was stored and what arrived.
     """
+    from rich.markup import escape
+
     from .demo import payload_topics, run_demo
 
     def on_run(n: int, summary: Any) -> None:
@@ -238,7 +240,7 @@ def demo(workdir: str | None) -> None:
     for d in result.webhooks:
         title = (d.payload or {}).get("article", {}).get("title", "") if isinstance(d.payload, dict) else ""
         mark = "[green]✓ verified[/]" if d.verified else f"[red]✗ {d.error}[/]"
-        out.print(f"{mark} {d.webhook_id} [{payload_topics(d)}] {title}", highlight=False)
+        out.print(f"{mark} {d.webhook_id} {escape('[' + payload_topics(d) + ']')} {escape(title)}", highlight=False)
     out.rule("emails received")
     for m in result.emails:
         out.print(f"✉ {m['Subject']}", highlight=False, markup=False)
