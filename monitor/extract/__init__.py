@@ -23,7 +23,7 @@ from .byline import clean_byline, find_authors, split_names, visible_dates
 from .clean import Drops, decide_drops, find_consent_banners
 from .dates import parse_date
 from .decode import to_text
-from .layout import Layout, build_layout
+from .layout import Layout, build_layout, index_of
 from .media import collect_media
 from .meta import canonical_url, description, machine_dates, page_language, read_head, site_name, tags
 from .title import pick_title
@@ -44,16 +44,17 @@ def extract(html: str | bytes, url: str | None = None, rules: SiteRules | None =
     """Extract the article of one page. Raises :class:`ExtractError` for empty or binary input."""
     text = to_text(html, url)
     tree = LexborHTMLParser(text, scripting=True)
-    head = read_head(tree)
+    ld_scripts = [s.text() for s in tree.css('script[type="application/ld+json" i]')]
     tree.strip_tags(list(VOCAB.strip_tags))
     if rules is not None:
         for selector in rules.drop:
             for node in _select(tree, selector, url):
                 node.decompose()
-    root = tree.body or tree.root
+    root = tree.root
     if root is None:
-        raise ExtractError("the page has no body", url=url)
+        raise ExtractError("the page has no document element", url=url)
     lay = build_layout(root)
+    head = read_head(lay, ld_scripts)
     drops = decide_drops(lay, find_consent_banners(lay))
     site = site_name(head)
     h1s = [lay.text(i) for i, tag in enumerate(lay.tags) if tag == "h1" and not drops.hard[i]][:5]
@@ -108,7 +109,8 @@ def _rule_body(tree: LexborHTMLParser, lay: Layout, drops: Drops, rules: SiteRul
                url: str | None, title: str) -> Body | None:
     if rules is None or not rules.body:
         return None
-    parts = [lay.index[n.mem_id] for n in _select(tree, rules.body, url) if n.mem_id in lay.index]
+    index = index_of(lay)
+    parts = [index[n.mem_id] for n in _select(tree, rules.body, url) if n.mem_id in index]
     if not parts:
         log.warning("site rule body selector %r matched nothing; using heuristics", rules.body,
                     extra={"url": url})

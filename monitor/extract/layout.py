@@ -8,13 +8,15 @@ are prefix sums, so the size and link density of any subtree cost O(1). Nothing 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 from selectolax.lexbor import LexborNode
 
-from .vocab import VOCAB, Kind, classify
+from .vocab import VOCAB, classify
 
-__all__ = ["Flag", "Layout", "build_layout", "squash"]
+__all__ = ["Flag", "Layout", "build_layout", "index_of", "squash"]
 
 _ASCII_SPACE = str.maketrans("\t\n\r\f\v", "     ")
 
@@ -55,7 +57,14 @@ class Layout:
     cum: list[int] = field(default_factory=list)  # prefix sums of stripped piece lengths
     cum_link: list[int] = field(default_factory=list)  # the same, for text inside links
     buttons: list[tuple[int, str]] = field(default_factory=list)  # (element, value) of inputs
-    index: dict[int, int] = field(default_factory=dict)  # node.mem_id -> element number
+    # what the head (and microdata anywhere) says, gathered on the same walk
+    metas: list[dict[str, str | None]] = field(default_factory=list)
+    links: list[dict[str, str | None]] = field(default_factory=list)
+    title: int = -1  # the <title> element
+    times: list[int] = field(default_factory=list)
+    itemprops: dict[int, str] = field(default_factory=dict)
+    rel_authors: list[int] = field(default_factory=list)
+    html_lang: str | None = None
 
     def __len__(self) -> int:
         return len(self.tags)
@@ -77,6 +86,9 @@ class Layout:
             b = a + limit
         return squash("".join(self.pieces[a:b]))
 
+    def attr(self, i: int, name: str) -> str | None:
+        return self.nodes[i].attributes.get(name)
+
     def ancestors(self, i: int) -> list[int]:
         out = []
         p = self.parent[i]
@@ -89,101 +101,160 @@ class Layout:
         return outer <= inner < self.end[outer]
 
 
-def build_layout(body: LexborNode) -> Layout:
-    """Walk ``body`` once (iteratively: deep nesting cannot overflow the stack)."""
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_SPECIAL = frozenset({"a", "button", "input", "figure", "figcaption", "meta", "link", "title", "time",
+                      "html", *_HEADINGS})
+_CLASS_CACHE: dict[str, int] = {}
+_CACHE_LIMIT = 50_000
+
+
+def _kind(names: str) -> int:
+    kind = _CLASS_CACHE.get(names)
+    if kind is None:
+        if len(_CLASS_CACHE) > _CACHE_LIMIT:
+            _CLASS_CACHE.clear()
+        kind = _CLASS_CACHE[names] = classify(names)
+    return kind
+
+
+def build_layout(root: LexborNode) -> Layout:
+    """Walk the document once, depth first with an explicit stack (deep nesting cannot overflow)."""
     lay = Layout()
-    tags, parent, kinds, flags = lay.tags, lay.parent, lay.kind, lay.flag
-    blocks, in_link, seq, nodes = lay.block, lay.in_link, lay.seq, lay.nodes
-    pieces, owner, cum, cum_link = lay.pieces, lay.owner, lay.cum, lay.cum_link
-    index = lay.index
-    block_tags, cell_tags, skip_tags = VOCAB.block_tags, VOCAB.cell_tags, VOCAB.skip_tags
-    drop_roles = VOCAB.drop_roles
-    total = link_total = 0
-    cum.append(0)
-    cum_link.append(0)
-    for node in body.traverse(include_text=True):
-        tag = node.tag
-        if tag == "-text":
-            up = node.parent
-            pi = index.get(up.mem_id, -1) if up is not None else -1
-            if pi < 0:
+    nodes, tags, parent, kinds, flags = lay.nodes, lay.tags, lay.parent, lay.kind, lay.flag
+    blocks, in_link, seq = lay.block, lay.in_link, lay.seq
+    pieces, owner = lay.pieces, lay.owner
+    lens: list[int] = []
+    link_lens: list[int] = []
+    end: list[int] = []
+    cache_get = _CLASS_CACHE.get
+    block_tags, skip_tags, drop_roles = VOCAB.block_tags, VOCAB.skip_tags, VOCAB.drop_roles
+    prune_tags = VOCAB.prune_tags
+    special = _SPECIAL
+    # one frame per open element: (children iterator, element number, its block, inside a link)
+    stack: list[tuple[Iterator[LexborNode], int, int, bool]] = [(iter((root,)), -1, -1, False)]
+    n_el = 0
+    while stack:
+        children, p, p_block, p_link = stack[-1]
+        for node in children:
+            tag = node.tag
+            if tag == "-text":
+                text = node.text_content
+                if not text or p < 0:
+                    continue
+                n = len(text.strip())
+                pieces.append(text if n else " ")
+                owner.append(p)
+                lens.append(n)
+                link_lens.append(n if p_link else 0)
                 continue
-            text = node.text_content or ""
-            n = len(text.strip())
-            pieces.append(text if n else " ")
-            owner.append(pi)
-            total += n
-            if in_link[pi]:
-                link_total += n
-            cum.append(total)
-            cum_link.append(link_total)
-            continue
-        if tag is None or tag.startswith("-") or tag.startswith("!"):
-            continue
-        i = len(tags)
-        index[node.mem_id] = i
-        up = node.parent
-        p = index.get(up.mem_id, -1) if (up is not None and i) else -1
-        attrs = node.attributes
-        names = ""
-        cls = attrs.get("class")
-        ident = attrs.get("id")
-        if cls:
-            names = cls
-        if ident:
-            names = f"{names} {ident}" if names else ident
-        flag = 0
-        if tag in skip_tags:
-            flag |= Flag.SKIP
-        role = attrs.get("role")
-        if role and role.lower() in drop_roles:
-            flag |= Flag.SKIP
-        if "hidden" in attrs or attrs.get("aria-hidden") == "true":
-            flag |= Flag.HIDDEN
-        style = attrs.get("style")
-        if style and _HIDDEN_STYLE.search(style):
-            flag |= Flag.HIDDEN
-        if tag == "a":
-            if "href" in attrs:
-                flag |= Flag.LINK | Flag.CLICKABLE
-        elif tag == "button" or role == "button":
-            flag |= Flag.CLICKABLE
-        elif tag == "input":
-            value = attrs.get("value")
-            if value and (attrs.get("type") or "").lower() in _CLICKABLE_INPUTS:
-                lay.buttons.append((i, value))
-        elif tag == "figure" or "data-caption" in attrs:
-            flag |= Flag.FIGURE
-        elif tag == "figcaption":
-            flag |= Flag.CAPTION_TAG
-        elif len(tag) == 2 and tag[0] == "h" and tag[1] in "123456":
-            flag |= Flag.HEADING
-        tags.append(tag)
-        parent.append(p)
-        kinds.append(classify(names) if names else Kind.NONE)
-        flags.append(flag)
-        nodes.append(node)
-        seq.append(len(pieces))
-        if tag in block_tags or p < 0:
-            blocks.append(i)
+            if tag[0] in "-!":
+                continue
+            i = n_el
+            n_el += 1
+            attrs = node.attributes
+            flag = Flag.SKIP if tag in skip_tags else 0
+            kind = 0
+            if attrs:
+                names = attrs.get("class")
+                if names:
+                    kind = cache_get(names)
+                    if kind is None:
+                        kind = _kind(names)
+                names = attrs.get("id")
+                if names:
+                    k = cache_get(names)
+                    kind |= _kind(names) if k is None else k
+                role = attrs.get("role")
+                if role:
+                    role = role.lower()
+                    if role in drop_roles:
+                        flag |= Flag.SKIP
+                    if role == "button":
+                        flag |= Flag.CLICKABLE
+                if "hidden" in attrs or attrs.get("aria-hidden") == "true":
+                    flag |= Flag.HIDDEN
+                style = attrs.get("style")
+                if style and ("none" in style or "hidden" in style) and _HIDDEN_STYLE.search(style):
+                    flag |= Flag.HIDDEN
+                if "itemprop" in attrs:
+                    lay.itemprops[i] = (attrs.get("itemprop") or "").lower()
+                if "data-caption" in attrs:
+                    flag |= Flag.FIGURE
+            if tag in special:
+                flag |= _special(lay, i, tag, attrs)
+            nodes.append(node)
+            tags.append(tag)
+            parent.append(p)
+            kinds.append(kind)
+            flags.append(flag)
+            seq.append(len(pieces))
+            end.append(0)
+            link = p_link or bool(flag & Flag.LINK)
+            block = i if (tag in block_tags or p < 0) else p_block
+            blocks.append(block)
+            in_link.append(link)
+            if tag == "br" or tag == "td" or tag == "th":
+                pieces.append("\n" if tag == "br" else " ")
+                owner.append(i)
+                lens.append(0)
+                link_lens.append(0)
+            if tag in prune_tags:
+                end[i] = n_el  # never article text: not walked at all
+                continue
+            stack.append((node.iter(include_text=True), i, block, link))
+            break
         else:
-            blocks.append(blocks[p])
-        in_link.append(bool(flag & Flag.LINK) or (p >= 0 and in_link[p]))
-        if tag == "br":
-            pieces.append("\n")
-            owner.append(i)
-            cum.append(total)
-            cum_link.append(link_total)
-        elif tag in cell_tags:
-            pieces.append(" ")
-            owner.append(i)
-            cum.append(total)
-            cum_link.append(link_total)
-    n = len(tags)
-    end = list(range(1, n + 1))
-    for i in range(n - 1, 0, -1):
-        p = parent[i]
-        if p >= 0 and end[i] > end[p]:
-            end[p] = end[i]
+            stack.pop()
+            if p >= 0:
+                end[p] = n_el
     lay.end = end
+    lay.cum = [0, *accumulate(lens)]
+    lay.cum_link = [0, *accumulate(link_lens)]
     return lay
+
+
+def index_of(lay: Layout) -> dict[int, int]:
+    """node.mem_id -> element number (built on demand: only site rules need it)."""
+    return {node.mem_id: i for i, node in enumerate(lay.nodes)}
+
+
+def _special(lay: Layout, i: int, tag: str, attrs: dict[str, str | None]) -> int:
+    """Flags (and head records) of the tags that need more than their class and id read."""
+    if tag == "a":
+        rel = attrs.get("rel")
+        if rel and "author" in rel.lower():
+            lay.rel_authors.append(i)
+        href = attrs.get("href")
+        if href is None:
+            return Flag.CLICKABLE
+        if not href or href[0] == "#" or href.startswith("javascript"):
+            return Flag.LINK | Flag.CLICKABLE
+        return Flag.LINK
+    if tag in _HEADINGS:
+        return Flag.HEADING
+    if tag == "figure":
+        return Flag.FIGURE
+    if tag == "figcaption":
+        return Flag.CAPTION_TAG
+    if tag == "button":
+        return Flag.CLICKABLE
+    if tag == "input":
+        value = attrs.get("value")
+        if value and (attrs.get("type") or "").lower() in _CLICKABLE_INPUTS:
+            lay.buttons.append((i, value))
+        return Flag.SKIP
+    if tag == "meta":
+        lay.metas.append(attrs)
+        return Flag.SKIP
+    if tag == "link":
+        lay.links.append(attrs)
+        return Flag.SKIP
+    if tag == "title":
+        if lay.title < 0:
+            lay.title = i
+        return Flag.SKIP
+    if tag == "time":
+        lay.times.append(i)
+    elif tag == "html":
+        lay.html_lang = attrs.get("lang") or attrs.get("xml:lang")
+    return 0

@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from urllib.parse import urljoin, urlsplit
 
-from selectolax.lexbor import LexborHTMLParser
-
 from .dates import parse_date
 from .jsonld import LinkedData, read_jsonld
+from .layout import Layout
 
 __all__ = ["HeadMeta", "read_head"]
 
@@ -67,11 +66,11 @@ class HeadMeta:
         return [v for key in keys for v in self.meta.get(key, ()) if v]
 
 
-def read_head(tree: LexborHTMLParser) -> HeadMeta:
+def read_head(lay: Layout, ld_scripts: list[str]) -> HeadMeta:
+    """The metadata gathered on the layout walk, plus the page's JSON-LD blocks."""
     out = HeadMeta()
     meta = out.meta
-    for node in tree.css("meta"):
-        attrs = node.attributes
+    for attrs in lay.metas:
         content = attrs.get("content")
         if content is None:
             continue
@@ -81,45 +80,39 @@ def read_head(tree: LexborHTMLParser) -> HeadMeta:
             if key:
                 for k in key.lower().split():
                     meta.setdefault(k, []).append(content)
-    title = tree.css_first("title")
-    if title is not None:
-        out.title_tag = " ".join(title.text().split()) or None
-    for link in tree.css("link[rel]"):
-        attrs = link.attributes
+    if lay.title >= 0:
+        out.title_tag = lay.text(lay.title) or None
+    for attrs in lay.links:
         rel = (attrs.get("rel") or "").lower().split()
         if "canonical" in rel and not out.canonical and attrs.get("href"):
             out.canonical = (attrs.get("href") or "").strip()
-    root = tree.css_first("html")
-    if root is not None:
-        out.html_lang = root.attributes.get("lang") or root.attributes.get("xml:lang")
-    scripts = [s.text() for s in tree.css('script[type="application/ld+json" i]')]
-    out.ld = read_jsonld(scripts)
-    for node in tree.css('[itemprop~="author"], [itemprop~="creator"]'):
-        name_node = node.css_first('[itemprop~="name"]')
-        value = name_node.attributes.get("content") if name_node is not None else None
-        if not value:
-            value = node.attributes.get("content")
-        if not value:
-            value = (name_node or node).text()
-        value = " ".join((value or "").split())
-        if value and len(value) < 80:
-            out.itemprop_authors.append(value)
-    for node in tree.css('a[rel~="author"]'):
-        value = " ".join(node.text().split())
+    out.html_lang = lay.html_lang
+    out.ld = read_jsonld(ld_scripts)
+    props = lay.itemprops
+    for i, prop in props.items():
+        words = prop.split()
+        if "author" in words or "creator" in words:
+            value = _itemprop_name(lay, i)
+            if value and len(value) < 80 and value not in out.itemprop_authors:
+                out.itemprop_authors.append(value)
+        elif ("datepublished" in words or "datemodified" in words) and lay.tags[i] != "meta":
+            key = "datemodified" if "datemodified" in words else "datepublished"
+            value = lay.attr(i, "datetime") or lay.attr(i, "content") or lay.text(i)
+            out.itemprop_dates.setdefault(key, value)
+    for i in lay.rel_authors:
+        value = lay.text(i)
         if value and len(value) < 80:
             out.rel_authors.append(value)
-    for node in tree.css("time"):
-        attr = node.attributes.get("datetime") or ""
-        out.times.append((attr, " ".join(node.text().split())))
-        if len(out.times) > 20:
-            break
-    for node in tree.css('[itemprop~="datePublished"], [itemprop~="dateModified"]'):
-        if node.tag == "meta":
-            continue
-        key = (node.attributes.get("itemprop") or "").lower()
-        value = node.attributes.get("datetime") or node.attributes.get("content") or node.text()
-        out.itemprop_dates.setdefault("datemodified" if "datemodified" in key else "datepublished", value)
+    for i in lay.times[:20]:
+        out.times.append((lay.attr(i, "datetime") or "", lay.text(i)))
     return out
+
+
+def _itemprop_name(lay: Layout, i: int) -> str:
+    for j in range(i + 1, lay.end[i]):
+        if "name" in lay.itemprops.get(j, "").split():
+            return lay.attr(j, "content") or lay.text(j)
+    return lay.attr(i, "content") or lay.text(i)
 
 
 def canonical_url(head: HeadMeta, url: str | None) -> str | None:

@@ -1,22 +1,26 @@
-"""The heuristics of extraction as data: ``boilerplate.yaml`` loaded once into frozen tuples and sets.
+"""The heuristics of extraction as data: ``boilerplate.yaml`` loaded once into frozen sets and tables.
 
-Code elsewhere only walks these. :func:`classify` turns an element's class and id into the kinds it
-names (boilerplate, content, caption, byline, date, consent), cached per distinct string.
+Code elsewhere only walks these. :func:`classify` turns an element's class or id into the kinds it
+names (boilerplate, content, caption, byline, date, consent). A word of a "tokens" list matches a
+whole word of the name ("share" in "share-bar", "shareBar"); a word of a "parts" list also matches
+the start or end of one ("sharebar" and "socialshare" hold "share"). Results are cached per name.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["VOCAB", "Kind", "Vocabulary", "classify", "tokens_of"]
+__all__ = ["VOCAB", "Kind", "Vocabulary", "classify"]
 
 _DATA = Path(__file__).with_name("boilerplate.yaml")
+MIN_STEM = 4  # shorter "parts" only match whole words ("ad" must not match "head")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_SPLIT = re.compile(r"[^a-z0-9]+")
 
 
 class Kind:
@@ -36,22 +40,11 @@ class Kind:
 class Vocabulary:
     strip_tags: tuple[str, ...]
     skip_tags: frozenset[str]
+    prune_tags: frozenset[str]
     block_tags: frozenset[str]
-    cell_tags: frozenset[str]
     drop_roles: frozenset[str]
-    strong_tokens: frozenset[str]
-    strong_parts: re.Pattern[str] | None
-    weak_tokens: frozenset[str]
-    weak_parts: re.Pattern[str] | None
-    content_tokens: frozenset[str]
-    content_parts: re.Pattern[str] | None
-    caption_tokens: frozenset[str]
-    caption_parts: re.Pattern[str] | None
-    byline_tokens: frozenset[str]
-    byline_parts: re.Pattern[str] | None
-    date_tokens: frozenset[str]
-    date_parts: re.Pattern[str] | None
-    consent_parts: re.Pattern[str] | None
+    words: dict[str, int]  # whole word -> Kind flags
+    stems: dict[str, int]  # start or end of a word -> Kind flags
     byline_prefixes: tuple[str, ...]
     junk_exact: frozenset[str]
     junk_prefix: tuple[str, ...]
@@ -60,14 +53,8 @@ class Vocabulary:
     wall_phrases: re.Pattern[str]
 
 
-def _alternation(words: list[str]) -> re.Pattern[str] | None:
-    if not words:
-        return None
-    return re.compile("|".join(re.escape(w) for w in sorted(set(words), key=len, reverse=True)))
-
-
-def _words(words: list[str]) -> re.Pattern[str]:
-    """Match any of ``words`` as a phrase (word-bounded at its ends where it starts/ends with a letter)."""
+def _phrases(words: list[str]) -> re.Pattern[str]:
+    """Match any of ``words``; those starting with a Latin letter only at the start of a word."""
     parts = []
     for w in sorted(set(words), key=len, reverse=True):
         esc = re.escape(w)
@@ -77,81 +64,100 @@ def _words(words: list[str]) -> re.Pattern[str]:
     return re.compile("|".join(parts))
 
 
+def _tables(groups: list[tuple[dict[str, list[str]], int]]) -> tuple[dict[str, int], dict[str, int]]:
+    words: dict[str, int] = {}
+    stems: dict[str, int] = {}
+    for group, kind in groups:
+        for word in group.get("tokens") or group.get("strong_tokens") or []:
+            words[word] = words.get(word, 0) | kind
+        for word in group.get("parts") or []:
+            bare = "".join(_SPLIT.split(word.lower()))
+            for w in {word, bare}:
+                words[w] = words.get(w, 0) | kind
+            if len(bare) >= MIN_STEM:
+                stems[bare] = stems.get(bare, 0) | kind
+    return words, stems
+
+
 def _load(path: Path) -> Vocabulary:
     raw: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
-    bp, ct, cap = raw["boilerplate"], raw["content"], raw["caption"]
-    by, dl, cs, junk = raw["byline"], raw["dateline"], raw["consent"], raw["junk_lines"]
+    bp, cs, junk = raw["boilerplate"], raw["consent"], raw["junk_lines"]
+    words, stems = _tables([
+        ({"tokens": bp["strong_tokens"], "parts": bp["strong_parts"]}, Kind.STRONG_BOILER),
+        ({"tokens": bp["weak_tokens"], "parts": bp["weak_parts"]}, Kind.WEAK_BOILER),
+        (raw["content"], Kind.CONTENT),
+        (raw["caption"], Kind.CAPTION),
+        (raw["byline"], Kind.BYLINE),
+        (raw["dateline"], Kind.DATE),
+        ({"parts": cs["parts"]}, Kind.CONSENT),
+    ])
     return Vocabulary(
         strip_tags=tuple(raw["strip_tags"]),
         skip_tags=frozenset(raw["skip_tags"]),
+        prune_tags=frozenset(raw["prune_tags"]),
         block_tags=frozenset(raw["block_tags"]),
-        cell_tags=frozenset(raw["cell_tags"]),
         drop_roles=frozenset(raw["drop_roles"]),
-        strong_tokens=frozenset(bp["strong_tokens"]),
-        strong_parts=_alternation(bp["strong_parts"]),
-        weak_tokens=frozenset(bp["weak_tokens"]),
-        weak_parts=_alternation(bp["weak_parts"]),
-        content_tokens=frozenset(ct["tokens"]),
-        content_parts=_alternation(ct["parts"]),
-        caption_tokens=frozenset(cap["tokens"]),
-        caption_parts=_alternation(cap["parts"]),
-        byline_tokens=frozenset(by["tokens"]),
-        byline_parts=_alternation(by["parts"]),
-        date_tokens=frozenset(dl["tokens"]),
-        date_parts=_alternation(dl["parts"]),
-        consent_parts=_alternation(cs["parts"]),
+        words=words,
+        stems=stems,
         byline_prefixes=tuple(sorted(raw["byline_prefixes"], key=len, reverse=True)),
         junk_exact=frozenset(junk["exact"]),
         junk_prefix=tuple(junk["prefix"]),
-        consent_words=_words(cs["words"]),
+        consent_words=_phrases(cs["words"]),
         consent_buttons=frozenset(cs["buttons"]),
-        wall_phrases=_words(raw["wall_phrases"]),
+        wall_phrases=_phrases(raw["wall_phrases"]),
     )
 
 
 VOCAB = _load(_DATA)
-
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
-_SPLIT = re.compile(r"[^a-z0-9]+")
-
-
-def tokens_of(names: str) -> frozenset[str]:
-    """The words of a class/id string: "news-picture shareBar" -> {news, picture, share, bar, sharebar}."""
-    out: set[str] = set()
-    for name in names.split():
-        low = name.lower()
-        out.add(low)
-        out.update(t for t in _SPLIT.split(_CAMEL.sub("-", name).lower()) if t)
-    return frozenset(out)
+_CACHE: dict[str, int] = {}
+_CACHE_LIMIT = 50_000
 
 
-def _hit(tokens: frozenset[str], words: frozenset[str], parts: re.Pattern[str] | None, low: str) -> bool:
-    if not tokens.isdisjoint(words):
-        return True
-    return parts is not None and parts.search(low) is not None
+_HEADS = frozenset(s[:MIN_STEM] for s in VOCAB.stems)
+_TAILS = frozenset(s[-MIN_STEM:] for s in VOCAB.stems)
 
 
-@lru_cache(maxsize=4096)
+def _stem_hit(word: str) -> int:
+    kind = 0
+    stems = VOCAB.stems
+    n = len(word)
+    if word[:MIN_STEM] in _HEADS:
+        for k in range(MIN_STEM, n):
+            kind |= stems.get(word[:k], 0)
+    if word[-MIN_STEM:] in _TAILS:
+        for k in range(1, n - MIN_STEM + 1):
+            kind |= stems.get(word[k:], 0)
+    return kind
+
+
+def _name_kind(name: str) -> int:
+    kind = _CACHE.get(name)
+    if kind is not None:
+        return kind
+    words = VOCAB.words
+    low = name.lower()
+    tokens = [t for t in _SPLIT.split(low if low == name else _CAMEL.sub("-", name).lower()) if t]
+    kind = words.get(low, 0)
+    for token in tokens:
+        kind |= words.get(token, 0)
+        if len(token) > MIN_STEM:
+            kind |= _stem_hit(token)
+    if len(tokens) > 1:
+        joined = "".join(tokens)
+        kind |= words.get(joined, 0) | _stem_hit(joined)
+    if len(_CACHE) > _CACHE_LIMIT:
+        _CACHE.clear()
+    _CACHE[name] = kind
+    return kind
+
+
 def classify(names: str) -> int:
-    """The :class:`Kind` flags of an element whose class and id together read ``names``."""
-    if not names:
-        return Kind.NONE
-    v = VOCAB
-    low = names.lower()
-    toks = tokens_of(names)
-    kind = Kind.NONE
-    if _hit(toks, v.strong_tokens, v.strong_parts, low):
-        kind |= Kind.STRONG_BOILER
-    elif _hit(toks, v.weak_tokens, v.weak_parts, low):
-        kind |= Kind.WEAK_BOILER
-    if _hit(toks, v.content_tokens, v.content_parts, low):
-        kind |= Kind.CONTENT
-    if _hit(toks, v.caption_tokens, v.caption_parts, low):
-        kind |= Kind.CAPTION
-    if _hit(toks, v.byline_tokens, v.byline_parts, low):
-        kind |= Kind.BYLINE
-    if _hit(toks, v.date_tokens, v.date_parts, low):
-        kind |= Kind.DATE
-    if v.consent_parts is not None and v.consent_parts.search(low):
-        kind |= Kind.CONSENT
+    """The :class:`Kind` flags of an element whose class (or id) reads ``names``.
+
+    A strong boilerplate word outweighs a weak one (the weak flag is then dropped)."""
+    kind = 0
+    for name in names.split():
+        kind |= _name_kind(name)
+    if kind & Kind.STRONG_BOILER:
+        kind &= ~Kind.WEAK_BOILER
     return kind
