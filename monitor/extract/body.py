@@ -26,6 +26,7 @@ TAG_BONUS = {"div": 5.0, "article": 8.0, "main": 5.0, "section": 3.0, "td": 3.0,
              "dd": -3.0, "dt": -3.0, "h1": -5.0, "h2": -5.0, "h3": -5.0, "h4": -5.0, "th": -5.0}
 LEVEL_WEIGHTS = (1.0, 0.5, 1 / 6, 1 / 9, 1 / 12)
 CLASS_BONUS = 25.0
+CLASS_BONUS_CHARS = 500  # the class bonus counts in full for a container with this much text
 MIN_BLOCK_CHARS = 25
 _COMMAS = re.compile(r"[,，、،;]")
 _SENTENCE_END = re.compile(r"[.!?。！？…\"'”’»)]\s*$")
@@ -46,33 +47,50 @@ class _Block:
     commas: int = 0
 
 
-def _block_stats(lay: Layout, drops: Drops) -> dict[int, _Block]:
-    stats: dict[int, _Block] = {}
-    cum, cum_link, owner, block, dropped = lay.cum, lay.cum_link, lay.owner, lay.block, drops.body
-    pieces = lay.pieces
-    for k in range(len(pieces)):
-        o = owner[k]
-        if dropped[o]:
-            continue
-        n = cum[k + 1] - cum[k]
-        if not n:
-            continue
-        b = block[o]
-        s = stats.get(b)
-        if s is None:
-            s = stats[b] = _Block()
-        s.chars += n
-        s.links += cum_link[k + 1] - cum_link[k]
-        piece = pieces[k]
-        if "," in piece or not piece.isascii():
-            s.commas += len(_COMMAS.findall(piece))
-    return stats
+class _Kept:
+    """Per block: kept characters, link characters and commas; prefix sums of kept text."""
+
+    __slots__ = ("blocks", "chars", "links")
+
+    def __init__(self, lay: Layout, drops: Drops) -> None:
+        blocks: dict[int, _Block] = {}
+        cum, cum_link, owner, block, dropped = lay.cum, lay.cum_link, lay.owner, lay.block, drops.body
+        pieces = lay.pieces
+        chars = [0] * (len(pieces) + 1)
+        links = [0] * (len(pieces) + 1)
+        kc = kl = 0
+        for k in range(len(pieces)):
+            o = owner[k]
+            n = cum[k + 1] - cum[k]
+            if n and not dropped[o]:
+                b = block[o]
+                s = blocks.get(b)
+                if s is None:
+                    s = blocks[b] = _Block()
+                ln = cum_link[k + 1] - cum_link[k]
+                s.chars += n
+                s.links += ln
+                kc += n
+                kl += ln
+                piece = pieces[k]
+                if "," in piece or not piece.isascii():
+                    s.commas += len(_COMMAS.findall(piece))
+            chars[k + 1] = kc
+            links[k + 1] = kl
+        self.blocks = blocks
+        self.chars = chars
+        self.links = links
+
+    def size(self, lay: Layout, node: int) -> tuple[int, int]:
+        """(kept characters, kept link characters) under ``node``."""
+        a, b = lay.seq[node], lay.seq_end(node)
+        return self.chars[b] - self.chars[a], self.links[b] - self.links[a]
 
 
-def _score(lay: Layout, drops: Drops, stats: dict[int, _Block]) -> dict[int, float]:
+def _score(lay: Layout, drops: Drops, kept: _Kept) -> dict[int, float]:
     scores: dict[int, float] = {}
     parent, tags, dropped = lay.parent, lay.tags, drops.body
-    for b, s in stats.items():
+    for b, s in kept.blocks.items():
         if s.chars < MIN_BLOCK_CHARS or s.links > 0.5 * s.chars:
             continue
         points = 1.0 + s.commas + min(s.chars / 100.0, 3.0)
@@ -81,22 +99,21 @@ def _score(lay: Layout, drops: Drops, stats: dict[int, _Block]) -> dict[int, flo
             if node < 0:
                 break
             if not dropped[node]:
-                if node not in scores:
-                    scores[node] = _initial(lay, node)
-                scores[node] += points * weight
+                scores[node] = scores.get(node, 0.0) + points * weight
             node = parent[node]
     for node, value in scores.items():
-        size = lay.text_len(node)
-        density = lay.link_len(node) / size if size else 0.0
-        scores[node] = value * (1.0 - density)
+        size, links = kept.size(lay, node)
+        density = links / size if size else 0.0
+        scores[node] = (value + _initial(lay, node, size)) * (1.0 - density)
     return scores
 
 
-def _initial(lay: Layout, node: int) -> float:
+def _initial(lay: Layout, node: int, size: int) -> float:
     value = TAG_BONUS.get(lay.tags[node], 0.0)
     kind = lay.kind[node]
+    weight = min(1.0, size / CLASS_BONUS_CHARS)
     if kind & Kind.CONTENT:
-        value += CLASS_BONUS
+        value += CLASS_BONUS * weight
     if kind & (Kind.STRONG_BOILER | Kind.WEAK_BOILER):
         value -= CLASS_BONUS
     return value
@@ -146,13 +163,13 @@ def _widen(lay: Layout, drops: Drops, best: int, scores: dict[int, float],
 def find_body(lay: Layout, drops: Drops, title: str | None) -> Body:
     if not len(lay):
         return Body()
-    stats = _block_stats(lay, drops)
-    scores = _score(lay, drops, stats)
+    kept = _Kept(lay, drops)
+    scores = _score(lay, drops, kept)
     if scores:
         best = max(scores, key=scores.__getitem__)
     else:
         best = 0
-    parts = _widen(lay, drops, best, scores, stats) if best else [0]
+    parts = _widen(lay, drops, best, scores, kept.blocks) if best else [0]
     return read_parts(lay, drops, parts, title)
 
 

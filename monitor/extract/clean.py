@@ -22,6 +22,7 @@ CONSENT_MAX_CHARS = 6000  # a banner says its piece in fewer characters than thi
 BANNER_MAX_CHARS = 3000  # climbing from an accept button stops at blocks longer than this
 CAPTION_MAX_CHARS = 800
 WEAK_MAX_CHARS = 300
+WRAPPER_SHARE = 0.8  # an element holding this share of the page's unlinked text is never boilerplate
 
 
 class Drops:
@@ -82,7 +83,7 @@ def decide_drops(lay: Layout, extra: list[int] | None = None) -> Drops:
     hard = [False] * n
     body = [False] * n
     consent: list[int] = []
-    page_text = max(lay.text_len(0), 1) if n else 1
+    page_text = max(lay.text_len(0) - lay.link_len(0), 1) if n else 1
     for i in range(n):
         p = lay.parent[i]
         if p >= 0 and hard[p]:
@@ -116,15 +117,14 @@ def _by_class(lay: Layout, i: int, kind: int, page_text: int) -> tuple[bool, boo
     if kind & Kind.CONSENT and size < CONSENT_MAX_CHARS:
         return True, False
     content = bool(kind & Kind.CONTENT)
+    links = lay.link_len(i)
+    # a wrapper whose class merely mentions a sidebar, a slider or comments still holds the page
+    wrapper = size - links > WRAPPER_SHARE * page_text
     if kind & Kind.STRONG_BOILER:
-        # a wrapper whose class merely mentions a sidebar or comments still holds the article
-        if content and size > 0.3 * page_text:
-            return False, False
-        if size > 0.6 * page_text and size > 2000 and lay.tags[i] in ("article", "div", "section"):
+        if wrapper or (content and size - links > 0.3 * page_text):
             return False, False
         return True, False
-    if kind & Kind.WEAK_BOILER and not content:
-        links = lay.link_len(i)
+    if kind & Kind.WEAK_BOILER and not content and not wrapper:
         if size < WEAK_MAX_CHARS or links > 0.5 * size:
             return True, False
     if kind & Kind.CAPTION and size <= CAPTION_MAX_CHARS:
