@@ -20,7 +20,7 @@ from ..errors import ExtractError
 from ..models import Article
 from .body import Body, find_body, read_parts
 from .byline import clean_byline, find_authors, split_names, visible_dates
-from .clean import Drops, decide_drops, find_consent_banners
+from .clean import Drops, decide_drops, find_consent_banners, find_related_boxes
 from .dates import parse_date
 from .decode import to_text
 from .layout import Layout, build_layout, index_of
@@ -55,7 +55,7 @@ def extract(html: str | bytes, url: str | None = None, rules: SiteRules | None =
         raise ExtractError("the page has no document element", url=url)
     lay = build_layout(root)
     head = read_head(lay, ld_scripts)
-    drops = decide_drops(lay, find_consent_banners(lay))
+    drops = decide_drops(lay, find_consent_banners(lay), find_related_boxes(lay))
     site = site_name(head)
     h1s = [lay.text(i) for i, tag in enumerate(lay.tags) if tag == "h1" and not drops.hard[i]][:5]
     title = pick_title(head, h1s, site, url)

@@ -87,14 +87,19 @@ class _Kept:
         return self.chars[b] - self.chars[a], self.links[b] - self.links[a]
 
 
-def _score(lay: Layout, drops: Drops, kept: _Kept) -> dict[int, float]:
+def _score(lay: Layout, drops: Drops, kept: _Kept) -> tuple[dict[int, float], dict[int, float]]:
+    """(scores, direct scores): the second counts only paragraphs that are children of the node."""
     scores: dict[int, float] = {}
-    parent, tags, dropped = lay.parent, lay.tags, drops.body
+    direct: dict[int, float] = {}
+    parent, tags, dropped, nested = lay.parent, lay.tags, drops.body, lay.nested
     for b, s in kept.blocks.items():
         if s.chars < MIN_BLOCK_CHARS or s.links > 0.5 * s.chars:
             continue
         points = 1.0 + s.commas + min(s.chars / 100.0, 3.0)
-        node = parent[b] if tags[b] in LEAF_BLOCKS else b
+        # a paragraph gives its points to its container; a block with text beside inner blocks
+        # (text broken by <br>, a div with loose text) is a container itself
+        node = parent[b] if (tags[b] in LEAF_BLOCKS or not nested[b]) else b
+        direct[node] = direct.get(node, 0.0) + points
         for weight in LEVEL_WEIGHTS:
             if node < 0:
                 break
@@ -105,7 +110,7 @@ def _score(lay: Layout, drops: Drops, kept: _Kept) -> dict[int, float]:
         size, links = kept.size(lay, node)
         density = links / size if size else 0.0
         scores[node] = (value + _initial(lay, node, size)) * (1.0 - density)
-    return scores
+    return scores, direct
 
 
 def _initial(lay: Layout, node: int, size: int) -> float:
@@ -129,7 +134,7 @@ def _children(lay: Layout, node: int) -> list[int]:
     return out
 
 
-def _widen(lay: Layout, drops: Drops, best: int, scores: dict[int, float],
+def _widen(lay: Layout, drops: Drops, best: int, scores: dict[int, float], direct: dict[int, float],
            stats: dict[int, _Block]) -> list[int]:
     """The best container plus its siblings that continue the same article."""
     parent = lay.parent[best]
@@ -145,7 +150,8 @@ def _widen(lay: Layout, drops: Drops, best: int, scores: dict[int, float],
             continue
         if drops.body[sib]:
             continue
-        if scores.get(sib, 0.0) >= threshold:
+        # a sibling that continues the text holds paragraphs itself, not a list of teaser cards
+        if scores.get(sib, 0.0) >= threshold and direct.get(sib, 0.0) >= 0.5 * scores[sib]:
             parts.append(sib)
             continue
         if names and (lay.nodes[sib].attributes.get("class") or "") == names and lay.text_len(sib) > 0:
@@ -164,12 +170,12 @@ def find_body(lay: Layout, drops: Drops, title: str | None) -> Body:
     if not len(lay):
         return Body()
     kept = _Kept(lay, drops)
-    scores = _score(lay, drops, kept)
+    scores, direct = _score(lay, drops, kept)
     if scores:
         best = max(scores, key=scores.__getitem__)
     else:
         best = 0
-    parts = _widen(lay, drops, best, scores, kept.blocks) if best else [0]
+    parts = _widen(lay, drops, best, scores, direct, kept.blocks) if best else [0]
     return read_parts(lay, drops, parts, title)
 
 

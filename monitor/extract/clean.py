@@ -77,8 +77,33 @@ def _climb(lay: Layout, start: int, done: set[int]) -> int | None:
     return best
 
 
-def decide_drops(lay: Layout, extra: list[int] | None = None) -> Drops:
-    """Decide, element by element, what is dropped; children inherit their parent's decision."""
+_HEADING_TRIM = " .:…»›>→-–—|#*!?()[]"
+
+
+def find_related_boxes(lay: Layout) -> list[int]:
+    """Boxes of links to other stories, found by their heading ("Related stories", "Leia também"):
+    the parent of a heading that says so and comes first in it."""
+    found: list[int] = []
+    page = lay.text_len(0) - lay.link_len(0) if len(lay) else 0
+    for i, flag in enumerate(lay.flag):
+        if not flag & Flag.HEADING or lay.text_len(i) > 60:
+            continue
+        label = lay.text(i).lower().strip(_HEADING_TRIM)
+        if label not in VOCAB.related_headings:
+            continue
+        box = lay.parent[i]
+        if box <= 0 or lay.tags[box] in WRAPPER_TAGS or lay.seq[box] != lay.seq[i]:
+            continue  # the heading must open its box
+        if lay.text_len(box) - lay.link_len(box) > WRAPPER_SHARE * page:
+            continue
+        found.append(box)
+    return found
+
+
+def decide_drops(lay: Layout, banners: list[int] | None = None, boxes: list[int] | None = None) -> Drops:
+    """Decide, element by element, what is dropped; children inherit their parent's decision.
+    ``banners`` (consent banners found by their text) and ``boxes`` (related-links boxes) are dropped
+    too."""
     n = len(lay)
     hard = [False] * n
     body = [False] * n
@@ -103,9 +128,12 @@ def decide_drops(lay: Layout, extra: list[int] | None = None) -> Drops:
             caption = True
         hard[i] = drop
         body[i] = drop or caption or inherited_body
-    for i in extra or ():
-        if not hard[i]:
-            consent.append(i)
+    for group in (banners or (), boxes or ()):
+        for i in group:
+            if hard[i]:
+                continue
+            if group is banners:
+                consent.append(i)
             for j in range(i, lay.end[i]):
                 hard[j] = body[j] = True
     return Drops(hard, body, consent)

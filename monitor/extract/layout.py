@@ -50,6 +50,7 @@ class Layout:
     flag: list[int] = field(default_factory=list)  # Flag of the element itself
     block: list[int] = field(default_factory=list)  # nearest block element (itself or an ancestor)
     in_link: list[bool] = field(default_factory=list)
+    nested: list[bool] = field(default_factory=list)  # a block element with a block element inside
     end: list[int] = field(default_factory=list)  # one past the last element of the subtree
     seq: list[int] = field(default_factory=list)  # first text piece at or after the element
     pieces: list[str] = field(default_factory=list)  # text nodes in document order; "\n" for <br>
@@ -121,7 +122,7 @@ def build_layout(root: LexborNode) -> Layout:
     """Walk the document once, depth first with an explicit stack (deep nesting cannot overflow)."""
     lay = Layout()
     nodes, tags, parent, kinds, flags = lay.nodes, lay.tags, lay.parent, lay.kind, lay.flag
-    blocks, in_link, seq = lay.block, lay.in_link, lay.seq
+    blocks, in_link, seq, nested = lay.block, lay.in_link, lay.seq, lay.nested
     pieces, owner = lay.pieces, lay.owner
     lens: list[int] = []
     link_lens: list[int] = []
@@ -190,7 +191,13 @@ def build_layout(root: LexborNode) -> Layout:
             seq.append(len(pieces))
             end.append(0)
             link = p_link or bool(flag & Flag.LINK)
-            block = i if (tag in block_tags or p < 0) else p_block
+            nested.append(False)
+            if tag in block_tags or p < 0:
+                block = i
+                if p_block >= 0 and tag != "br":
+                    nested[p_block] = True
+            else:
+                block = p_block
             blocks.append(block)
             in_link.append(link)
             if tag == "br" or tag == "td" or tag == "th":

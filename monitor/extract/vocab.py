@@ -48,6 +48,7 @@ class Vocabulary:
     byline_prefixes: tuple[str, ...]
     junk_exact: frozenset[str]
     junk_prefix: tuple[str, ...]
+    related_headings: frozenset[str]
     consent_words: re.Pattern[str]
     consent_buttons: frozenset[str]
     wall_phrases: re.Pattern[str]
@@ -102,6 +103,7 @@ def _load(path: Path) -> Vocabulary:
         byline_prefixes=tuple(sorted(raw["byline_prefixes"], key=len, reverse=True)),
         junk_exact=frozenset(junk["exact"]),
         junk_prefix=tuple(junk["prefix"]),
+        related_headings=frozenset(raw["related_headings"]),
         consent_words=_phrases(cs["words"]),
         consent_buttons=frozenset(cs["buttons"]),
         wall_phrases=_phrases(raw["wall_phrases"]),
