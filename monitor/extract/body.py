@@ -11,6 +11,7 @@ a known furniture line ("Advertisement", "Read more: ..."), the title again, or 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from .clean import Drops
@@ -135,35 +136,58 @@ def _children(lay: Layout, node: int) -> list[int]:
 
 
 def _widen(lay: Layout, drops: Drops, best: int, scores: dict[int, float], direct: dict[int, float],
-           stats: dict[int, _Block]) -> list[int]:
-    """The best container plus its siblings that continue the same article."""
-    parent = lay.parent[best]
+           kept: _Kept) -> list[int]:
+    """The best container plus the siblings that continue the same article.
+
+    The search climbs first through wrappers that add (almost) no text of their own, so a body
+    split into sections ("text, embed, text") is found at the level where it splits."""
+    node = best
+    size = kept.size(lay, best)[0]
+    while True:
+        up = lay.parent[node]
+        if up <= 0 or lay.tags[up] in ("body", "html") or drops.body[up]:
+            break
+        if kept.size(lay, up)[0] > size * 1.1 + 50:
+            break
+        node = up
+    parent = lay.parent[node]
     if parent < 0:
         return [best]
     top = scores.get(best, 0.0)
     threshold = max(10.0, top * 0.2)
-    names = lay.nodes[best].attributes.get("class") or ""
+    names = lay.nodes[node].attributes.get("class") or ""
+    inner = sorted(direct)
     parts = []
     for sib in _children(lay, parent):
-        if sib == best:
-            parts.append(sib)
+        if sib == node:
+            parts.append(best)
             continue
-        if drops.body[sib]:
+        if drops.body[sib] or not kept.size(lay, sib)[0]:
+            continue
+        if names and (lay.nodes[sib].attributes.get("class") or "") == names:
+            parts.append(sib)
             continue
         # a sibling that continues the text holds paragraphs itself, not a list of teaser cards
-        if scores.get(sib, 0.0) >= threshold and direct.get(sib, 0.0) >= 0.5 * scores[sib]:
+        if _best_direct(inner, direct, sib, lay.end[sib]) >= threshold:
             parts.append(sib)
             continue
-        if names and (lay.nodes[sib].attributes.get("class") or "") == names and lay.text_len(sib) > 0:
-            parts.append(sib)
-            continue
-        s = stats.get(sib)
+        s = kept.blocks.get(sib)
         if s is not None and lay.tags[sib] == "p":
             density = s.links / s.chars if s.chars else 1.0
             text = lay.text(sib, 40) if s.chars < 80 else ""
             if (s.chars >= 80 and density < 0.25) or (density == 0 and _SENTENCE_END.search(text)):
                 parts.append(sib)
     return parts
+
+
+def _best_direct(inner: list[int], direct: dict[int, float], start: int, stop: int) -> float:
+    """The highest direct score of a container in ``[start, stop)``."""
+    k = bisect_left(inner, start)
+    best = 0.0
+    while k < len(inner) and inner[k] < stop:
+        best = max(best, direct[inner[k]])
+        k += 1
+    return best
 
 
 def find_body(lay: Layout, drops: Drops, title: str | None) -> Body:
@@ -175,7 +199,7 @@ def find_body(lay: Layout, drops: Drops, title: str | None) -> Body:
         best = max(scores, key=scores.__getitem__)
     else:
         best = 0
-    parts = _widen(lay, drops, best, scores, direct, kept.blocks) if best else [0]
+    parts = _widen(lay, drops, best, scores, direct, kept) if best else [0]
     return read_parts(lay, drops, parts, title)
 
 
