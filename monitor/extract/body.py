@@ -29,6 +29,7 @@ LEVEL_WEIGHTS = (1.0, 0.5, 1 / 6, 1 / 9, 1 / 12)
 CLASS_BONUS = 25.0
 CLASS_BONUS_CHARS = 500  # the class bonus counts in full for a container with this much text
 MIN_BLOCK_CHARS = 25
+SIBLING_MAX_LINKS = 0.25  # a sibling this full of links is a teaser list, not more of the article
 _COMMAS = re.compile(r"[,，、،;]")
 _SENTENCE_END = re.compile(r"[.!?。！？…\"'”’»)]\s*$")
 
@@ -168,7 +169,8 @@ def _widen(lay: Layout, drops: Drops, best: int, scores: dict[int, float], direc
             parts.append(sib)
             continue
         # a sibling that continues the text holds paragraphs itself, not a list of teaser cards
-        if _best_direct(inner, direct, sib, lay.end[sib]) >= threshold:
+        chars, links = kept.size(lay, sib)
+        if links < SIBLING_MAX_LINKS * chars and _best_direct(inner, direct, sib, lay.end[sib]) >= threshold:
             parts.append(sib)
             continue
         s = kept.blocks.get(sib)
