@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError, QueryError
 from .units import parse_duration, parse_size
@@ -124,6 +124,8 @@ class SourceConfig(_Model):
 
 
 class DigestConfig(_Model):
+    """``every`` (steps from local midnight, at most a day) or ``at`` (a daily local time), in ``timezone``."""
+
     every: Duration | None = None
     at: str | None = Field(default=None, pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
     timezone: str = "UTC"
@@ -132,6 +134,19 @@ class DigestConfig(_Model):
     @classmethod
     def _tz(cls, value: str) -> str:
         return _check_timezone(value)
+
+    @field_validator("every")
+    @classmethod
+    def _every(cls, value: float | None) -> float | None:
+        if value is not None and not 60 <= value <= 86400:
+            raise ValueError("a digest's `every` is between 1m and 1d (use `at` for a daily time)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_of(self) -> DigestConfig:
+        if (self.every is None) == (self.at is None):
+            raise ValueError("a digest needs either `every` (e.g. 1h) or `at` (e.g. \"08:00\"), not both")
+        return self
 
 
 class TopicConfig(_Model):
@@ -149,6 +164,17 @@ class QuietHours(_Model):
     start: str = Field(pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
     end: str = Field(pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
     timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return _check_timezone(value)
+
+    @model_validator(mode="after")
+    def _window(self) -> QuietHours:
+        if _minutes(self.start) == _minutes(self.end):
+            raise ValueError("quiet hours that start when they end would never end")
+        return self
 
 
 class _Channel(_Model):
@@ -186,6 +212,7 @@ class EmailChannel(_Channel):
     verify: bool = True
     username: str | None = None
     password: str | None = None
+    ca_file: str | None = None  # a PEM bundle to trust instead of the system's (a private CA)
     from_: str = Field(alias="from")
     to: list[str] = Field(min_length=1)
     timeout: Duration = 30.0
@@ -208,7 +235,7 @@ DEFAULT_RETRY = (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 
 
 class AlertsConfig(_Model):
-    retry: list[Duration] = Field(default_factory=lambda: list(DEFAULT_RETRY))
+    retry: list[Duration] = Field(default_factory=lambda: list(DEFAULT_RETRY), min_length=1)
     fetch_grace: Duration = 30.0
     jitter: float = Field(default=0.1, ge=0, le=1)
     templates: str | None = None
@@ -252,11 +279,24 @@ class Config(_Model):
         return list(topic.channels) if topic.channels is not None else [c.name for c in self.channels]
 
     @property
+    def templates_path(self) -> str | None:
+        """``alerts.templates``, a relative path taken from the config file's folder."""
+        t = self.alerts.templates
+        if not t or os.path.isabs(t) or not self.path:
+            return t
+        return str(Path(self.path).resolve().parent / t)
+
+    @property
     def database_path(self) -> str:
         """The database path, relative paths taken from the config file's folder."""
         if self.database == ":memory:" or os.path.isabs(self.database) or not self.path:
             return self.database
         return str(Path(self.path).resolve().parent / self.database)
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
 
 
 def _check_timezone(value: str) -> str:
@@ -467,6 +507,12 @@ def _cross_check(cfg: Config, file: str, lines: _Lines) -> None:
             if src not in sources:
                 raise fail(f"no source named {src!r}; sources: {', '.join(sorted(sources)) or 'none'}",
                            ("topics", i, "sources", j))
+    for i, ch in enumerate(cfg.channels):
+        ca_file = getattr(ch, "ca_file", None)
+        if ca_file and not Path(ca_file).is_file():
+            raise fail(f"no such file: {ca_file}", ("channels", i, "ca_file"))
+    if cfg.templates_path and not Path(cfg.templates_path).is_dir():
+        raise fail(f"no such folder: {cfg.templates_path}", ("alerts", "templates"))
     for j, ch in enumerate(cfg.ops_channels):
         if ch not in channels:
             raise fail(f"no channel named {ch!r}", ("ops_channels", j))
