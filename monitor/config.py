@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError, QueryError
 from .units import parse_duration, parse_size
@@ -507,8 +515,8 @@ def _cross_check(cfg: Config, file: str, lines: _Lines) -> None:
             if src not in sources:
                 raise fail(f"no source named {src!r}; sources: {', '.join(sorted(sources)) or 'none'}",
                            ("topics", i, "sources", j))
-    for i, ch in enumerate(cfg.channels):
-        ca_file = getattr(ch, "ca_file", None)
+    for i, channel in enumerate(cfg.channels):
+        ca_file = getattr(channel, "ca_file", None)
         if ca_file and not Path(ca_file).is_file():
             raise fail(f"no such file: {ca_file}", ("channels", i, "ca_file"))
     if cfg.templates_path and not Path(cfg.templates_path).is_dir():
