@@ -41,6 +41,7 @@ __all__ = [
     "WebhookChannel",
     "load_config",
     "parse_config",
+    "parse_listen",
     "resolve_config_path",
 ]
 
@@ -94,7 +95,9 @@ class SourceConfig(_Model):
     max_age: Duration = 7 * 86400.0
     max_links: int = Field(default=200, ge=1)
     revisit: Duration | None = 6 * 3600.0  # re-check stored articles (conditional GET) this often
-    expect_every: Duration | None = None
+    expect_every: Duration | None = None  # a new article at least this often, or the operator is alerted
+    backoff_max: Duration = 6 * 3600.0  # a failing source waits every x 2^failures, at most this long
+    alert_after_failures: int = Field(default=3, ge=1)  # failing runs in a row before the operator is alerted
     headers: dict[str, str] = Field(default_factory=dict)
     cookies: dict[str, str] = Field(default_factory=dict)
     proxy: str | None = None
@@ -123,10 +126,10 @@ class SourceConfig(_Model):
     def _tz(cls, value: str) -> str:
         return _check_timezone(value)
 
-    @field_validator("every")
+    @field_validator("every", "backoff_max", "expect_every")
     @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
+    def _positive(cls, value: float | None) -> float | None:
+        if value is not None and value <= 0:
             raise ValueError("must be longer than 0 seconds")
         return value
 
@@ -251,7 +254,26 @@ class AlertsConfig(_Model):
 
 class ServerConfig(_Model):
     listen: str | None = None  # "127.0.0.1:8080"; None: no HTTP endpoint
-    max_alert_age: Duration = 3600.0
+    max_alert_age: Duration = 3600.0  # /readyz fails while a pending alert is older than this
+
+    @field_validator("listen")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_listen(value)
+        return value
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT``, ``[IPv6]:PORT`` or ``:PORT`` (every interface) -> (host, port). Raises ValueError."""
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"not an address: {value!r}; use HOST:PORT, e.g. 127.0.0.1:8080 or 0.0.0.0:8080")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"put an IPv6 address in brackets: [{host}]:{port}")
+    return host or "0.0.0.0", int(port)
 
 
 class Config(_Model):
