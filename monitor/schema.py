@@ -207,12 +207,34 @@ def _m002_fts(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m030_daemon_source_health(db: sqlite_utils.Database) -> None:
+    """The daemon's per-source state: the backed-off interval of a failing source and when it may
+    run again, and the operator alert open for a broken source (its reason and since when); and
+    one row about the running daemon (pid, start, the last time its health probe wrote)."""
+    _script(db,
+        """
+        ALTER TABLE sources ADD COLUMN interval REAL;
+        ALTER TABLE sources ADD COLUMN backoff_until TEXT;
+        ALTER TABLE sources ADD COLUMN ops_alert TEXT;
+        ALTER TABLE sources ADD COLUMN ops_alert_since TEXT;
+        CREATE TABLE daemon (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            pid INTEGER,
+            host TEXT,
+            started TEXT,
+            probed TEXT
+        );
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_fts", _m002_fts),
     # storage migrations are appended here
 ]
 MIGRATIONS += ALERT_MIGRATIONS  # the alerts package's own, by name (see schema_alerts.py)
+MIGRATIONS.append(("030_daemon_source_health", _m030_daemon_source_health))  # the daemon's
 
 
 def schema_version(db: sqlite_utils.Database) -> int:

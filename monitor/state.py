@@ -78,6 +78,40 @@ class SourceStateMixin:
                  "next_due": iso(next_due), "last_new": now if new_articles else None,
                  "state": "healthy" if ok else "failing"})
 
+    # ------------------------------------------------------------------ the daemon's view of a source
+    def record_schedule(self, name: str, *, interval: float, backoff_until: datetime | None,
+                        next_due: datetime | None) -> None:
+        """After a run: the interval the daemon now uses for this source (``every``, or longer while
+        it fails), when it may run again, and when it will."""
+        with self.write() as db:
+            db.execute("UPDATE sources SET interval = ?, backoff_until = ?, next_due = coalesce(?, next_due) "
+                       "WHERE name = ?", [interval, iso(backoff_until), iso(next_due), name])
+
+    def set_ops_alert(self, name: str, reason: str | None) -> None:
+        """Open (a reason) or close (None) the operator alert of a source."""
+        with self.write() as db:
+            db.execute("UPDATE sources SET ops_alert = ?, ops_alert_since = CASE WHEN ? IS NULL THEN NULL "
+                       "ELSE coalesce(ops_alert_since, ?) END WHERE name = ?", [reason, reason, self.now(), name])
+
+    def first_fetch(self, source: str) -> str | None:
+        """When this source was first fetched (what "no new article since" counts from before it had one)."""
+        row = self.one("SELECT min(time) AS t FROM fetches WHERE source = ?", [source])
+        return row["t"] if row else None
+
+    def recent_outcomes(self, source: str, since: str) -> dict[str, int]:
+        """How this source's fetches since ``since`` ended, by outcome."""
+        rows = self.db.execute("SELECT outcome, count(*) FROM fetches WHERE source = ? AND time >= ? "
+                               "GROUP BY outcome", [source, since]).fetchall()
+        return {r[0]: int(r[1]) for r in rows}
+
+    def forget_validators(self, source: str, since: str) -> int:
+        """A run stopped half-way: drop the ETag/Last-Modified of the listings, feeds and sitemaps it
+        fetched, so the next run reads them in full and reaches the links this one did not."""
+        with self.write() as db:
+            cur = db.execute("UPDATE urls SET etag = NULL, last_modified = NULL WHERE source = ? "
+                             "AND article_id IS NULL AND last_fetched >= ?", [source, since])
+            return int(cur.rowcount)
+
     def revisit_urls(self, source: str, *, fetched_before: datetime, seen_since: datetime,
                      limit: int) -> list[str]:
         """URLs of this source's recent articles not fetched since ``fetched_before``: checked again
