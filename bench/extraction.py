@@ -219,9 +219,9 @@ _INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff"))
 _SEP_AFTER = re.compile(r"\s*[|\-–—·•»:/~_｜\[(]")
 _SEP_BEFORE = re.compile(r"[|\-–—·•»:/~_｜\])]\s*$")
 _LABEL = re.compile(r"\b(?:written|edited|reported|posted|published|updated|last|by|par|por|von|follow|"
-                    r"author|at|on|am|pm)\b|\d[\d:./-]*\w*|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|"
-                    r"dec)[a-z]*\b", re.I)
-_NAME_SPLIT = re.compile(r"\n|,|;|&|\band\b|\(|\)", re.I)
+                    r"author|at|on|am|pm)\b|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+(?=\d)|"
+                    r"\d[\d:./-]*\w*", re.I)
+_NAME_SPLIT = re.compile(r"\n|,|;|&|\(|\)|\b(?:and|et|und|y|avec|with|mit|con)\b", re.I)
 
 
 def norm(text: str | None) -> str:
@@ -253,7 +253,7 @@ def expected_names(byline: str | None) -> list[str]:
     names = []
     for part in _NAME_SPLIT.split(byline):
         part = " ".join(_LABEL.sub(" ", part).split()).strip(" .:-|")
-        if len(part) >= 2 and any(c.isalpha() for c in part):
+        if len(part) >= 2 and any(c.isalpha() for c in part) and "://" not in part:
             names.append(part)
     return names
 

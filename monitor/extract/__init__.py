@@ -19,14 +19,14 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from ..errors import ExtractError
 from ..models import Article
 from .body import Body, find_body, read_parts
-from .byline import clean_byline, find_authors, split_names, visible_dates
+from .byline import article_region, clean_byline, find_authors, split_names, visible_dates
 from .clean import Drops, decide_drops, find_consent_banners, find_related_boxes
 from .dates import parse_date
 from .decode import to_text
 from .layout import Layout, build_layout, index_of
 from .media import collect_media
 from .meta import canonical_url, description, machine_dates, page_language, read_head, site_name, tags
-from .title import pick_title
+from .title import pick_title, site_words
 from .vocab import VOCAB
 
 if TYPE_CHECKING:
@@ -54,11 +54,13 @@ def extract(html: str | bytes, url: str | None = None, rules: SiteRules | None =
     if root is None:
         raise ExtractError("the page has no document element", url=url)
     lay = build_layout(root)
-    head = read_head(lay, ld_scripts)
+    head = read_head(lay, tree, ld_scripts)
     drops = decide_drops(lay, find_consent_banners(lay), find_related_boxes(lay))
     site = site_name(head)
-    h1s = [lay.text(i) for i, tag in enumerate(lay.tags) if tag == "h1" and not drops.hard[i]][:5]
+    h1_at = [i for i, tag in enumerate(lay.tags) if tag == "h1" and not drops.hard[i]][:5]
+    h1s = [lay.text(i) for i in h1_at]
     title = pick_title(head, h1s, site, url)
+    heading = next((i for i, text in zip(h1_at, h1s, strict=True) if text == title), -1)
     if rules is not None and rules.title:
         found = _select(tree, rules.title, url)
         if found:
@@ -69,14 +71,15 @@ def extract(html: str | bytes, url: str | None = None, rules: SiteRules | None =
     captions, images = collect_media(lay, drops, scope, base)
     if rules is not None and rules.captions:
         captions = _unique(" ".join(n.text().split()) for n in _select(tree, rules.captions, url))
-    authors = find_authors(head, lay, drops, scope, site)
+    region = article_region(lay, scope, heading)
+    authors = find_authors(head, lay, drops, region, site_words(site, url))
     if rules is not None and rules.byline:
         found = _select(tree, rules.byline, url)
         if found:
             authors = split_names(clean_byline(found[0].text())) or authors
     published, modified, tz = machine_dates(head)
     if published is None or modified is None:
-        seen_pub, seen_mod = visible_dates(lay, drops, scope, tz)
+        seen_pub, seen_mod = visible_dates(lay, drops, region, tz)
         published = published or seen_pub
         modified = modified or seen_mod
     article = Article(

@@ -18,11 +18,11 @@ from .layout import Layout
 from .meta import AUTHOR_KEYS, HeadMeta, is_name
 from .vocab import VOCAB, Kind
 
-__all__ = ["clean_byline", "find_authors", "split_names", "visible_dates"]
+__all__ = ["article_region", "clean_byline", "find_authors", "split_names", "visible_dates"]
 
 MAX_BYLINE_CHARS = 160
 SEARCH_ELEMENTS = 4000  # how far into the page visible bylines and dates are looked for
-_SPLIT = re.compile(r"\s*(?:,|;|\||/|&|\band\b|\bund\b|\bet\b|\by\b|\be\b|\bi\b|\bmit\b|\bwith\b|、|，|和)\s*",
+_SPLIT = re.compile(r"\s*(?:,|;|\||/|&|\(|\)|\band\b|\bavec\b|\bcon\b|\bund\b|\bet\b|\by\b|\be\b|\bi\b|\bmit\b|\bwith\b|、|，|和)\s*",
                     re.I)
 _PREFIX = re.compile(
     r"^\s*(?:" + "|".join(re.escape(p) for p in VOCAB.byline_prefixes) + r")\s*[:：]?\s+(?=\S)", re.I)
@@ -31,6 +31,7 @@ _TRAILER = re.compile(
     r"\s*(?:[|•·–—-]\s*|\b(?:updated|published|posted|last updated|on)\b[:\s]*)?"
     r"(?:\d{1,2}[:.]\d{2}|\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|(?:mon|tue|wed|thu|fri|sat|sun)(?:day|sday|nesday|rsday|urday)?\b[.,]|"
     r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d).*$", re.I)
+_URL = re.compile(r"\(?\s*(?:https?://|www\.)\S*\s*\)?")
 _NAME_CHARS = re.compile(r"[^\W\d_]", re.UNICODE)
 _NOISE = frozenset({"staff", "admin", "administrator", "editor", "editors", "guest", "unknown", "anonymous",
                     "follow", "author", "authors", "by", "more", "view profile", "contributor"})
@@ -65,6 +66,9 @@ def _names(values: list[str]) -> list[str]:
     out: list[str] = []
     seen: set[str] = set()
     for value in values:
+        value = _URL.sub("", value).strip()
+        if not is_name(value):
+            continue
         for name in split_names(clean_byline(value)):
             if _good(name) and name.lower() not in seen:
                 seen.add(name.lower())
@@ -72,29 +76,30 @@ def _names(values: list[str]) -> list[str]:
     return out
 
 
-def find_authors(head: HeadMeta, lay: Layout, drops: Drops, scope: int, site: str | None) -> list[str]:
-    for source in (head.ld.authors, head.all(AUTHOR_KEYS), head.itemprop_authors, head.rel_authors):
+def find_authors(head: HeadMeta, lay: Layout, drops: Drops, region: tuple[int, int],
+                 site_words: set[str]) -> list[str]:
+    """Authors, best source first (see the module docstring)."""
+    for source in (head.ld.authors, head.ld.organisations, head.all(AUTHOR_KEYS)):
         names = _names(source)
         if names:
             return names
-    visible = _visible_byline(lay, drops, scope, site)
+    visible = _visible_byline(lay, drops, region, site_words, head.author_nodes)
     if visible:
         return visible
-    return _names(head.ld.organisations)
+    return _names(head.itemprop_authors) or _names(head.rel_authors)
 
 
-def _visible_byline(lay: Layout, drops: Drops, scope: int, site: str | None) -> list[str]:
-    """A short element near the article whose class says byline/author, or that reads "By ..."."""
-    start = _region_start(lay, scope)
-    stop = min(lay.end[start], start + SEARCH_ELEMENTS)
-    i = start
+def _visible_byline(lay: Layout, drops: Drops, region: tuple[int, int], site_words: set[str],
+                    marked: set[int]) -> list[str]:
+    """The first byline in the article region: an element whose class says byline/author, that
+    microdata or ``rel=author`` marks, or a short line reading "By ..." or "CGTN's Jane Doe"."""
+    i, stop = region
     while i < stop:
         if drops.hard[i]:
             i = lay.end[i]
             continue
-        kind = lay.kind[i]
         size = lay.text_len(i)
-        if kind & Kind.BYLINE and 0 < size <= MAX_BYLINE_CHARS:
+        if 0 < size <= MAX_BYLINE_CHARS and (lay.kind[i] & Kind.BYLINE or lay.nodes[i].mem_id in marked):
             names = _names([lay.text(i)])
             if names:
                 return names
@@ -103,7 +108,7 @@ def _visible_byline(lay: Layout, drops: Drops, scope: int, site: str | None) -> 
         if lay.block[i] == i and 0 < size <= MAX_BYLINE_CHARS and i + 1 >= lay.end[i] - 3:
             text = lay.text(i)
             m = _POSSESSIVE.match(text)
-            if m:
+            if m and m.group(1).lower() in site_words:
                 return [m.group(2).strip()]
             if _PREFIX.match(text) and text[:1].isalpha():
                 names = _names([text])
@@ -113,24 +118,28 @@ def _visible_byline(lay: Layout, drops: Drops, scope: int, site: str | None) -> 
     return []
 
 
-def _region_start(lay: Layout, scope: int) -> int:
-    """Bylines sit above the body: look from the article element (or two levels up) down."""
+def article_region(lay: Layout, scope: int, heading: int) -> tuple[int, int]:
+    """Where bylines and date lines are looked for: from the headline (or the article element
+    around the body) to the end of the body's surroundings."""
+    start = scope
     node = scope
     for _ in range(3):
-        if lay.tags[node] == "article" or node <= 0:
-            return node
+        if node <= 0:
+            break
         node = lay.parent[node]
-    for a in (scope, *lay.ancestors(scope)):
-        if lay.tags[a] == "article":
-            return a
-    return max(node, 0)
+        start = max(node, 0)
+        if lay.tags[node] == "article":
+            break
+    if 0 <= heading < start and start - heading < SEARCH_ELEMENTS:
+        start = heading
+    stop = min(max(lay.end[start], lay.end[scope]), start + SEARCH_ELEMENTS)
+    return start, stop
 
 
-def visible_dates(lay: Layout, drops: Drops, scope: int,
+def visible_dates(lay: Layout, drops: Drops, region: tuple[int, int],
                   tz: tzinfo | None) -> tuple[datetime | None, datetime | None]:
     """(published, modified) from date lines near the article ("Updated 16:25, 03-Jan-2026")."""
-    start = _region_start(lay, scope)
-    stop = min(lay.end[start], start + SEARCH_ELEMENTS)
+    start, stop = region
     published: datetime | None = None
     modified: datetime | None = None
     i = start

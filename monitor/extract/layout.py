@@ -62,9 +62,6 @@ class Layout:
     metas: list[dict[str, str | None]] = field(default_factory=list)
     links: list[dict[str, str | None]] = field(default_factory=list)
     title: int = -1  # the <title> element
-    times: list[int] = field(default_factory=list)
-    itemprops: dict[int, str] = field(default_factory=dict)
-    rel_authors: list[int] = field(default_factory=list)
     html_lang: str | None = None
 
     def __len__(self) -> int:
@@ -103,8 +100,8 @@ class Layout:
 
 
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
-_SPECIAL = frozenset({"a", "button", "input", "figure", "figcaption", "meta", "link", "title", "time",
-                      "html", *_HEADINGS})
+_SPECIAL = frozenset({"a", "button", "input", "figure", "figcaption", "meta", "link", "title", "html",
+                      *_HEADINGS})
 _CLASS_CACHE: dict[str, int] = {}
 _CACHE_LIMIT = 50_000
 
@@ -177,8 +174,6 @@ def build_layout(root: LexborNode) -> Layout:
                 style = attrs.get("style")
                 if style and ("none" in style or "hidden" in style) and _HIDDEN_STYLE.search(style):
                     flag |= Flag.HIDDEN
-                if "itemprop" in attrs:
-                    lay.itemprops[i] = (attrs.get("itemprop") or "").lower()
                 if "data-caption" in attrs:
                     flag |= Flag.FIGURE
             if tag in special:
@@ -228,9 +223,6 @@ def index_of(lay: Layout) -> dict[int, int]:
 def _special(lay: Layout, i: int, tag: str, attrs: dict[str, str | None]) -> int:
     """Flags (and head records) of the tags that need more than their class and id read."""
     if tag == "a":
-        rel = attrs.get("rel")
-        if rel and "author" in rel.lower():
-            lay.rel_authors.append(i)
         href = attrs.get("href")
         if href is None:
             return Flag.CLICKABLE
@@ -260,8 +252,6 @@ def _special(lay: Layout, i: int, tag: str, attrs: dict[str, str | None]) -> int
         if lay.title < 0:
             lay.title = i
         return Flag.SKIP
-    if tag == "time":
-        lay.times.append(i)
-    elif tag == "html":
+    if tag == "html":
         lay.html_lang = attrs.get("lang") or attrs.get("xml:lang")
     return 0

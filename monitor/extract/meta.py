@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from urllib.parse import urljoin, urlsplit
 
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
 from .dates import parse_date
 from .jsonld import LinkedData, read_jsonld
 from .layout import Layout
@@ -19,11 +21,11 @@ from .layout import Layout
 __all__ = ["HeadMeta", "read_head"]
 
 # Meta keys, best first, for each field.
-TITLE_KEYS = ("og:title", "twitter:title", "dc.title", "dcterms.title", "parsely-title", "sailthru.title",
-              "title", "headline")
-AUTHOR_KEYS = ("author", "article:author", "dc.creator", "dcterms.creator", "parsely-author",
-               "sailthru.author", "byl", "byline", "twitter:creator", "creator", "citation_author",
-               "article:author_name", "cxenseparse:author", "dc.contributor")
+TITLE_KEYS = ("dc:title", "dcterm:title", "dcterms:title", "dc.title", "dcterms.title", "og:title",
+              "twitter:title", "parsely-title", "sailthru.title", "title", "headline")
+AUTHOR_KEYS = ("dc:creator", "dcterm:creator", "dcterms:creator", "dc.creator", "dcterms.creator", "author",
+               "article:author", "og:article:author", "parsely-author", "sailthru.author", "byl", "byline", "creator",
+               "citation_author", "article:author_name", "cxenseparse:author", "dc.contributor")
 PUBLISHED_KEYS = ("article:published_time", "og:article:published_time", "published_time",
                   "datepublished", "parsely-pub-date", "sailthru.date", "dc.date.issued", "dc.date",
                   "dcterms.date", "dcterms.created", "date", "pubdate", "publishdate", "publish-date",
@@ -40,7 +42,10 @@ DESCRIPTION_KEYS = ("og:description", "description", "twitter:description", "dc.
 TAG_KEYS = ("article:tag", "news_keywords", "keywords", "parsely-tags", "sailthru.tags", "og:article:tag")
 LANG_KEYS = ("content-language", "og:locale", "language", "dc.language", "lang")
 
-_NOT_A_NAME = re.compile(r"https?://|www\.|@\w+\.|^\W*$")
+MICRODATA = '[itemprop~="author" i], [itemprop~="creator" i], [itemprop~="datePublished" i], ' \
+    '[itemprop~="dateModified" i], a[rel~="author" i], time'
+MAX_MICRODATA = 200
+_NOT_A_NAME = re.compile(r"https?://|www\.|^@|@\w+\.|\.(?:php|html?|aspx?)\b|[?=]|^\W*$")
 
 
 @dataclass(slots=True)
@@ -52,6 +57,7 @@ class HeadMeta:
     ld: LinkedData = field(default_factory=LinkedData)
     itemprop_authors: list[str] = field(default_factory=list)
     rel_authors: list[str] = field(default_factory=list)
+    author_nodes: set[int] = field(default_factory=set)  # mem_id of microdata/rel=author elements
     times: list[tuple[str, str]] = field(default_factory=list)  # (datetime attribute, text) of <time>
     itemprop_dates: dict[str, str] = field(default_factory=dict)
 
@@ -66,8 +72,9 @@ class HeadMeta:
         return [v for key in keys for v in self.meta.get(key, ()) if v]
 
 
-def read_head(lay: Layout, ld_scripts: list[str]) -> HeadMeta:
-    """The metadata gathered on the layout walk, plus the page's JSON-LD blocks."""
+def read_head(lay: Layout, tree: LexborHTMLParser, ld_scripts: list[str]) -> HeadMeta:
+    """The metadata gathered on the layout walk, the page's JSON-LD blocks, and microdata
+    (``itemprop``), ``rel=author`` links and ``<time>`` elements wherever they sit."""
     out = HeadMeta()
     meta = out.meta
     for attrs in lay.metas:
@@ -88,31 +95,37 @@ def read_head(lay: Layout, ld_scripts: list[str]) -> HeadMeta:
             out.canonical = (attrs.get("href") or "").strip()
     out.html_lang = lay.html_lang
     out.ld = read_jsonld(ld_scripts)
-    props = lay.itemprops
-    for i, prop in props.items():
-        words = prop.split()
-        if "author" in words or "creator" in words:
-            value = _itemprop_name(lay, i)
-            if value and len(value) < 80 and value not in out.itemprop_authors:
-                out.itemprop_authors.append(value)
-        elif ("datepublished" in words or "datemodified" in words) and lay.tags[i] != "meta":
-            key = "datemodified" if "datemodified" in words else "datepublished"
-            value = lay.attr(i, "datetime") or lay.attr(i, "content") or lay.text(i)
-            out.itemprop_dates.setdefault(key, value)
-    for i in lay.rel_authors:
-        value = lay.text(i)
-        if value and len(value) < 80:
-            out.rel_authors.append(value)
-    for i in lay.times[:20]:
-        out.times.append((lay.attr(i, "datetime") or "", lay.text(i)))
+    for node in tree.css(MICRODATA)[:MAX_MICRODATA]:
+        _microdata(out, node)
     return out
 
 
-def _itemprop_name(lay: Layout, i: int) -> str:
-    for j in range(i + 1, lay.end[i]):
-        if "name" in lay.itemprops.get(j, "").split():
-            return lay.attr(j, "content") or lay.text(j)
-    return lay.attr(i, "content") or lay.text(i)
+def _microdata(out: HeadMeta, node: LexborNode) -> None:
+    attrs = node.attributes
+    tag = node.tag
+    if tag == "time":
+        if len(out.times) < 20:
+            out.times.append((attrs.get("datetime") or "", " ".join(node.text().split())))
+        if not attrs.get("itemprop"):
+            return
+    if tag == "a" and "author" in (attrs.get("rel") or "").lower().split():
+        value = " ".join(node.text().split())
+        if value and len(value) < 80:
+            out.rel_authors.append(value)
+            out.author_nodes.add(node.mem_id)
+        return
+    words = (attrs.get("itemprop") or "").lower().split()
+    if "author" in words or "creator" in words:
+        name = node.css_first('[itemprop~="name"]')
+        value = (name.attributes.get("content") or name.text()) if name is not None else None
+        value = " ".join((value or attrs.get("content") or node.text()).split())
+        if value and len(value) < 80 and value not in out.itemprop_authors:
+            out.itemprop_authors.append(value)
+            out.author_nodes.add(node.mem_id)
+    elif ("datepublished" in words or "datemodified" in words) and tag != "meta":
+        key = "datemodified" if "datemodified" in words else "datepublished"
+        value = attrs.get("datetime") or attrs.get("content") or node.text()
+        out.itemprop_dates.setdefault(key, value or "")
 
 
 def canonical_url(head: HeadMeta, url: str | None) -> str | None:

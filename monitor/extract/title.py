@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from .meta import TITLE_KEYS, HeadMeta
 
-__all__ = ["pick_title"]
+__all__ = ["pick_title", "site_words"]
 
 _SEPARATORS = re.compile(r"\s+[|\-–—·•»:~/]\s+|\s*[|｜_]\s*|\s+::\s+|\s*\[[^\]]{2,40}\]\s*$")
 
@@ -19,7 +19,7 @@ def _norm(text: str) -> str:
     return " ".join(text.casefold().split()).strip(" .")
 
 
-def _site_words(site: str | None, url: str | None) -> set[str]:
+def site_words(site: str | None, url: str | None) -> set[str]:
     out: set[str] = set()
     if site:
         out.add(_norm(site))
@@ -52,7 +52,7 @@ def _strip_site(title: str, site_words: set[str], h1s: list[str]) -> str:
 
 
 def pick_title(head: HeadMeta, h1s: list[str], site: str | None, url: str | None) -> str:
-    words = _site_words(site, url)
+    words = site_words(site, url)
     meta_title = head.ld.headline or head.first(TITLE_KEYS)
     if meta_title:
         return _strip_site(meta_title, words, h1s)
