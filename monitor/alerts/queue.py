@@ -15,7 +15,7 @@ import sqlite_utils
 
 from ..models import Match
 
-__all__ = ["new_message_id", "queue_alerts"]
+__all__ = ["new_message_id", "queue_alerts", "queue_ops_alert"]
 
 
 def new_message_id() -> str:
@@ -45,3 +45,21 @@ def queue_alerts(db: sqlite_utils.Database, *, article_id: int, story_id: int, m
                             [(story_id, channel, t, alert_id) for t in fresh])
         queued += 1
     return queued
+
+
+def queue_ops_alert(db: sqlite_utils.Database, channel: str, subject: str, text: str, now: str, *,
+                    kind: str = "ops", details: Mapping[str, object] | None = None) -> int:
+    """Queue an operator notice (a source broke or recovered, ...) for ``channel``; returns its id.
+
+    ``kind`` is the webhook ``type`` (e.g. ``source.broken``); the payload carries ``subject``,
+    ``text`` and ``details``. It goes through the same outbox, retries and quiet hours as article
+    alerts. Call it inside your write transaction (``with store.write() as db``).
+    """
+    if kind in ("article", "digest"):
+        raise ValueError(f"kind {kind!r} is reserved for article alerts and digests")
+    payload = {"subject": subject, "text": text, **({"details": dict(details)} if details else {})}
+    return int(db.table("alerts").insert({  # type: ignore[arg-type]
+        "message_id": new_message_id(), "article_id": None, "story_id": None, "channel": channel,
+        "topics": "[]", "kind": kind, "status": "pending", "attempts": 0, "created": now, "next_attempt": now,
+        "payload": json.dumps(payload, ensure_ascii=False, default=str),
+    }).last_pk)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -35,9 +36,12 @@ async def send_webhook(client: httpx.AsyncClient, channel: WebhookChannel, messa
     headers = {"content-type": "application/json", "user-agent": "monitor-webhooks/0.1",
                **channel.headers, **sign_headers(channel.secrets, message_id, body, now)}
     try:
-        response = await client.post(channel.url, content=body.encode("utf-8"), headers=headers,
-                                     timeout=channel.timeout)
-    except httpx.TimeoutException:
+        # The timeout bounds the whole exchange, not each phase: a receiver that drips its answer
+        # cannot hold a lease past its end.
+        async with asyncio.timeout(channel.timeout):
+            response = await client.post(channel.url, content=body.encode("utf-8"), headers=headers,
+                                         timeout=channel.timeout)
+    except (httpx.TimeoutException, TimeoutError):
         raise DeliveryError(f"no answer within {channel.timeout:g}s", channel=channel.name) from None
     except httpx.HTTPError as exc:
         raise DeliveryError(f"connection failed: {exc or type(exc).__name__}", channel=channel.name) from None

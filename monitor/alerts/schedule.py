@@ -1,0 +1,86 @@
+"""When alerts may go: digest fire times and quiet hours, as pure functions of the config and an
+instant. Every instant in and out is timezone-aware and compared in UTC; local times are read in
+the IANA zone the config names, never in the machine's own zone, so a DST change anywhere else
+moves nothing.
+
+DST rules, for a local time that a clock change skips or repeats:
+
+- a time that does not exist that day (02:30 when clocks jump from 02:00 to 03:00) falls at the
+  same distance past the jump: 03:30;
+- a time that happens twice (02:30 when clocks go back from 03:00 to 02:00) is taken once, the
+  first time.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from ..config import DigestConfig, QuietHours
+
+__all__ = ["local_instant", "next_fire", "quiet_until"]
+
+
+def _hhmm(value: str) -> time:
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
+    """The UTC instant of the wall-clock time ``at`` on ``day`` in ``zone`` (fold=0: see the module
+    docstring for skipped and repeated times)."""
+    return datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
+
+
+def next_fire(digest: DigestConfig, after: datetime) -> datetime:
+    """The first instant strictly after ``after`` at which the digest goes out.
+
+    ``at: "08:00"`` fires daily at 08:00 in ``timezone``. ``every: 1h`` fires every hour counted from
+    local midnight in ``timezone`` (a 23- or 25-hour day has 23 or 25 hourly digests; steps that do
+    not divide the day restart at midnight).
+    """
+    if after.tzinfo is None:
+        raise ValueError("next_fire needs an aware datetime")
+    zone = ZoneInfo(digest.timezone)
+    day = after.astimezone(zone).date()
+    if digest.at is not None:
+        at = _hhmm(digest.at)
+        while True:  # at most two turns: today's time has passed, tomorrow's has not
+            candidate = local_instant(day, at, zone)
+            if candidate > after:
+                return candidate
+            day += timedelta(days=1)
+    assert digest.every is not None
+    step = timedelta(seconds=digest.every)
+    midnight = local_instant(day, time(0), zone)
+    if midnight > after:  # cannot happen outside a zone whose midnight is skipped; be safe
+        return midnight
+    following = local_instant(day + timedelta(days=1), time(0), zone)
+    steps = (after - midnight) // step + 1
+    candidate = midnight + steps * step
+    return candidate if candidate < following else following
+
+
+def quiet_until(quiet: QuietHours | None, now: datetime) -> datetime | None:
+    """The instant the quiet window around ``now`` ends, or None when ``now`` is not quiet.
+
+    The window is read on the wall clock of ``quiet.timezone``; ``start`` after ``end`` means it
+    spans midnight (22:00 to 07:00). It ends at the first ``end`` wall-clock time after ``now``.
+    """
+    if quiet is None:
+        return None
+    if now.tzinfo is None:
+        raise ValueError("quiet_until needs an aware datetime")
+    zone = ZoneInfo(quiet.timezone)
+    local = now.astimezone(zone)
+    start, end, wall = _hhmm(quiet.start), _hhmm(quiet.end), local.time().replace(tzinfo=None)
+    inside = start <= wall < end if start < end else (wall >= start or wall < end)
+    if not inside:
+        return None
+    day = local.date()
+    while True:  # the end time's second occurrence counts too, on the day clocks go back
+        for fold in (0, 1):
+            candidate = datetime.combine(day, end, tzinfo=zone).replace(fold=fold).astimezone(UTC)
+            if candidate > now:
+                return candidate
+        day += timedelta(days=1)
