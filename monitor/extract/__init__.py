@@ -68,10 +68,10 @@ def extract(html: str | bytes, url: str | None = None, rules: SiteRules | None =
     body = _rule_body(tree, lay, drops, rules, url, title) or find_body(lay, drops, title)
     scope = _scope(lay, body)
     base = url or canonical_url(head, None)
-    captions, images = collect_media(lay, drops, scope, base)
+    region = article_region(lay, scope, heading)
+    captions, images = collect_media(lay, drops, region, base)
     if rules is not None and rules.captions:
         captions = _unique(" ".join(n.text().split()) for n in _select(tree, rules.captions, url))
-    region = article_region(lay, scope, heading)
     authors = find_authors(head, lay, drops, region, site_words(site, url))
     if rules is not None and rules.byline:
         found = _select(tree, rules.byline, url)
@@ -123,12 +123,12 @@ def _rule_body(tree: LexborHTMLParser, lay: Layout, drops: Drops, rules: SiteRul
 
 
 def _scope(lay: Layout, body: Body) -> int:
-    """Where captions are looked for: the body's container, widened to take in a lead figure
-    between the headline and the text (the article element, or up to three levels)."""
+    """The element around all of the body's parts, widened to take in a lead figure between the
+    headline and the text (up to the article element, or three levels)."""
     if not len(lay):
         return 0
     node = body.container
-    if len(body.parts) > 1:
+    while node > 0 and not all(lay.contains(node, part) for part in body.parts):
         node = lay.parent[node]
     for _ in range(SCOPE_CLIMB):
         if lay.tags[node] == "article" or node <= 0:

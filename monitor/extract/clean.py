@@ -155,6 +155,6 @@ def _by_class(lay: Layout, i: int, kind: int, page_text: int) -> tuple[bool, boo
     if kind & Kind.WEAK_BOILER and not content and not wrapper:
         if size < WEAK_MAX_CHARS or links > 0.5 * size:
             return True, False
-    if kind & Kind.CAPTION and size <= CAPTION_MAX_CHARS:
+    if kind & (Kind.CAPTION | Kind.CREDIT) and size <= CAPTION_MAX_CHARS:
         return False, True
     return False, False

@@ -8,6 +8,7 @@ Images carry their source URL (lazy-loading attributes understood), alt text and
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urljoin
 
 from ..models import Image
@@ -20,6 +21,8 @@ __all__ = ["collect_media"]
 LAZY_SRC_ATTRS = ("data-src", "data-lazy-src", "data-original", "data-lazy", "data-url", "data-srcset",
                   "data-hi-res-src", "data-full-src", "src")
 MAX_CAPTION_CHARS = 800
+_TAG = re.compile(r"<[^>]{0,400}>")
+_FILE_NAME = re.compile(r"[\w.-]+\.(?:jpe?g|png|gif|webp|avif|svg|tiff?|bmp)", re.I)
 FIGURE_CLIMB = 4
 
 
@@ -43,32 +46,33 @@ def _image_src(attrs: dict[str, str | None]) -> str | None:
     return None
 
 
-def collect_media(lay: Layout, drops: Drops, scope: int, url: str | None) -> tuple[list[str], list[Image]]:
-    """(captions, images) inside element ``scope``."""
+def collect_media(lay: Layout, drops: Drops, region: tuple[int, int],
+                  url: str | None) -> tuple[list[str], list[Image]]:
+    """(captions, images) of the elements numbered ``region`` (start, stop)."""
     captions: list[str] = []
-    seen: set[str] = set()
-    by_figure: dict[int, str] = {}
-    stop = lay.end[scope]
+    by_figure: dict[int, int] = {}  # figure element -> index in captions
+    scope, stop = region
     skip_until = -1
     imgs: list[int] = []
-    for i in range(scope, stop):
+    i = scope
+    while i < stop:
         if drops.hard[i]:
+            i = lay.end[i]
             continue
-        tag, flag = lay.tags[i], lay.flag[i]
+        tag, flag, kind = lay.tags[i], lay.flag[i], lay.kind[i]
         if tag == "img":
             imgs.append(i)
-            continue
-        if flag & Flag.FIGURE:
-            value = lay.nodes[i].attributes.get("data-caption")
-            if value:
-                _add(captions, seen, squash(value), by_figure, i)
-        if i < skip_until:
-            continue
-        if flag & Flag.CAPTION_TAG or (lay.kind[i] & Kind.CAPTION and lay.text_len(i) <= MAX_CAPTION_CHARS):
-            text = lay.text(i)
-            if text and len(text) <= MAX_CAPTION_CHARS:
-                _add(captions, seen, text, by_figure, _figure_of(lay, i, scope))
+        elif flag & Flag.FIGURE and (value := lay.nodes[i].attributes.get("data-caption")):
+            _add(captions, _clean(value), by_figure, i)
+        if i >= skip_until and (flag & Flag.CAPTION_TAG or (
+                kind & (Kind.CAPTION | Kind.CREDIT) and not flag & Flag.FIGURE and not _holds_image(lay, i))):
             skip_until = lay.end[i]
+            # a caption inside a link is a teaser's headline; a "caption" far from any image
+            # is a widget title; a credit line counts only next to its photo
+            if (lay.text_len(i) <= MAX_CAPTION_CHARS and not lay.in_link[i]
+                    and (flag & Flag.CAPTION_TAG or _in_figure(lay, i, scope))):
+                _add(captions, _caption_text(lay, i), by_figure, _figure_of(lay, i, scope))
+        i += 1
     images = []
     for i in imgs:
         attrs = lay.nodes[i].attributes
@@ -77,34 +81,59 @@ def collect_media(lay: Layout, drops: Drops, scope: int, url: str | None) -> tup
             continue
         if url:
             src = urljoin(url, src)
-        alt = " ".join((attrs.get("alt") or "").split())
-        fig = _figure_of(lay, i, scope)
-        images.append(Image(src=src, alt=alt, caption=by_figure.get(fig, "")))
+        alt = squash(attrs.get("alt") or "")
+        k = by_figure.get(_figure_of(lay, i, scope))
+        images.append(Image(src=src, alt=alt, caption=captions[k] if k is not None else ""))
     return captions, images
 
 
-def _add(captions: list[str], seen: set[str], text: str, by_figure: dict[int, str], figure: int) -> None:
-    if not text:
+def _holds_image(lay: Layout, i: int) -> bool:
+    """A "has-caption" wrapper around the photo is the figure, not its caption."""
+    return any(lay.tags[j] == "img" for j in range(i + 1, min(lay.end[i], i + 40)))
+
+
+def _clean(value: str) -> str:
+    """A data-caption attribute's text (some sites put markup in it)."""
+    return squash(_TAG.sub(" ", value)) if "<" in value else squash(value)
+
+
+def _plausible(text: str) -> bool:
+    return bool(text) and len(text) <= MAX_CAPTION_CHARS and any(c.isalpha() for c in text) \
+        and not _FILE_NAME.fullmatch(text)
+
+
+def _add(captions: list[str], text: str, by_figure: dict[int, int], figure: int) -> None:
+    """Add a caption once: one that holds another (or is held by one) is the same caption, and the
+    longer text wins."""
+    if not _plausible(text):
         return
     key = _key(text)
-    if key in seen:
-        by_figure.setdefault(figure, text)
-        return
-    # a caption that another one already holds (or that holds another one) is the same caption
     for k, existing in enumerate(captions):
-        ek = _key(existing)
-        if key in ek:
-            by_figure.setdefault(figure, existing)
-            seen.add(key)
+        old = _key(existing)
+        if key in old or old in key:
+            if len(key) > len(old):
+                captions[k] = text
+            by_figure.setdefault(figure, k)
             return
-        if ek in key and figure in by_figure and by_figure[figure] == existing:
-            captions[k] = text
-            by_figure[figure] = text
-            seen.add(key)
-            return
-    seen.add(key)
     captions.append(text)
-    by_figure.setdefault(figure, text)
+    by_figure.setdefault(figure, len(captions) - 1)
+
+
+def _in_figure(lay: Layout, i: int, scope: int) -> bool:
+    """A caption or credit line belongs to a photo: inside a figure, or next to an image."""
+    node = lay.parent[i]
+    for _ in range(FIGURE_CLIMB):
+        if node <= scope:
+            return False
+        if lay.flag[node] & Flag.FIGURE or any(lay.tags[j] == "img" for j in range(node, min(lay.end[node], node + 12))):
+            return True
+        node = lay.parent[node]
+    return False
+
+
+def _caption_text(lay: Layout, i: int) -> str:
+    """A caption's text; its parts (caption, credit) are separate elements, so they get a space."""
+    return squash(" ".join(lay.pieces[lay.seq[i]:lay.seq_end(i)]))
 
 
 def _figure_of(lay: Layout, i: int, scope: int) -> int:

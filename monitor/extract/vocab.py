@@ -34,6 +34,7 @@ class Kind:
     BYLINE = 16
     DATE = 32
     CONSENT = 64
+    CREDIT = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,7 @@ def _load(path: Path) -> Vocabulary:
         ({"tokens": bp["weak_tokens"], "parts": bp["weak_parts"]}, Kind.WEAK_BOILER),
         (raw["content"], Kind.CONTENT),
         (raw["caption"], Kind.CAPTION),
+        (raw["credit"], Kind.CREDIT),
         (raw["byline"], Kind.BYLINE),
         (raw["dateline"], Kind.DATE),
         ({"parts": cs["parts"]}, Kind.CONSENT),
