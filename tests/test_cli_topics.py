@@ -153,6 +153,16 @@ def test_topics_test_prints_matches_with_snippets_and_writes_nothing(tmp_path: P
     assert recent.stdout.count("MATCHED ") == len(titles)
     assert digest(db) == before
 
+    # Retro-matching the stored text reproduces what the pipeline matched at store time, for every topic.
+    cfg = load_config(config)
+    with open_readonly(db) as store:
+        for topic in cfg.topics:
+            again = retro_match(store, compile_topics([topic], cfg.aliases), stored_as=topic.name)
+            stored_ids = {r["article_id"] for r in store.query("SELECT article_id FROM matches WHERE topic = ?",
+                                                               [topic.name])}
+            assert {h.article.id for h in again.hits} == stored_ids and stored_ids, topic.name
+            assert all(h.stored for h in again.hits) and again.lost == []
+
 
 def test_topics_test_since_uses_first_seen(tmp_path: Path, demo: DemoEnvironment) -> None:
     config = write_config(tmp_path, demo, channels=False)  # alerts signed 10 days ago would be refused
