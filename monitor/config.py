@@ -72,6 +72,52 @@ class FetchConfig(_Model):
     cookies: dict[str, str] = Field(default_factory=dict)
     proxy: str | None = None
 
+    @field_validator("timeout", "deadline")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be longer than 0 seconds")
+        return value
+
+    @field_validator("max_bytes")
+    @classmethod
+    def _room(cls, value: int) -> int:
+        if value < 1024:
+            raise ValueError("must be at least 1KiB (a page has to fit)")
+        return value
+
+    @field_validator("user_agent")
+    @classmethod
+    def _agent(cls, value: str) -> str:
+        if not value.strip() or any(c in value for c in "\r\n"):
+            raise ValueError("must be one non-empty line (it is sent as a header and matched in robots.txt)")
+        return value
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, value: str | None) -> str | None:
+        return _check_proxy(value)
+
+    @field_validator("headers", "cookies")
+    @classmethod
+    def _header_values(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_headers(value)
+
+
+def _check_proxy(value: str | None) -> str | None:
+    if value is not None and not re.match(r"^https?://[^/\s]+/?$", value):
+        raise ValueError("a proxy is an http:// or https:// URL such as http://proxy.example:3128")
+    return value
+
+
+def _check_headers(value: dict[str, str]) -> dict[str, str]:
+    for name, item in value.items():
+        if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+            raise ValueError(f"{name!r} is not a valid header or cookie name")
+        if any(c in str(item) for c in "\r\n\x00"):
+            raise ValueError(f"the value of {name!r} contains a line break")
+    return value
+
 
 class SiteRules(_Model):
     """CSS selectors that override the extraction heuristics for one source."""
@@ -110,6 +156,28 @@ class SourceConfig(_Model):
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("must be an http:// or https:// URL")
         return value
+
+    @field_validator("links")
+    @classmethod
+    def _css(cls, value: str | None) -> str | None:
+        if value is not None:
+            from selectolax.lexbor import LexborHTMLParser, SelectolaxError
+
+            try:
+                LexborHTMLParser("<p></p>").css(value)
+            except SelectolaxError:
+                raise ValueError("not a valid CSS selector") from None
+        return value
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, value: str | None) -> str | None:
+        return _check_proxy(value)
+
+    @field_validator("headers", "cookies")
+    @classmethod
+    def _header_values(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_headers(value)
 
     @field_validator("follow")
     @classmethod
