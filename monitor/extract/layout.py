@@ -102,6 +102,10 @@ class Layout:
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _SPECIAL = frozenset({"a", "button", "input", "figure", "figcaption", "meta", "link", "title", "html",
                       *_HEADINGS})
+# Containers whose white-space-only text is mostly indentation between child elements: it is not
+# walked, and a space is put back between two inline children instead.
+_LAYOUT_ONLY = frozenset({"html", "head", "body", "ul", "ol", "dl", "table", "tbody", "thead", "tfoot", "tr",
+                          "section", "article", "main", "header", "figure", "picture", "form", "div"})
 _CLASS_CACHE: dict[str, int] = {}
 _CACHE_LIMIT = 50_000
 
@@ -127,6 +131,7 @@ def build_layout(root: LexborNode) -> Layout:
     cache_get = _CLASS_CACHE.get
     block_tags, skip_tags, drop_roles = VOCAB.block_tags, VOCAB.skip_tags, VOCAB.drop_roles
     prune_tags = VOCAB.prune_tags
+    layout_only = _LAYOUT_ONLY
     special = _SPECIAL
     # one frame per open element: (children iterator, element number, its block, inside a link)
     stack: list[tuple[Iterator[LexborNode], int, int, bool]] = [(iter((root,)), -1, -1, False)]
@@ -149,6 +154,12 @@ def build_layout(root: LexborNode) -> Layout:
                 continue
             i = n_el
             n_el += 1
+            if (owner and owner[-1] != p and p >= 0 and tags[p] in layout_only and tag not in block_tags
+                    and not pieces[-1][-1:].isspace()):
+                pieces.append(" ")  # the white space skipped between two inline children
+                owner.append(p)
+                lens.append(0)
+                link_lens.append(0)
             attrs = node.attributes
             flag = Flag.SKIP if tag in skip_tags else 0
             kind = 0
@@ -203,7 +214,7 @@ def build_layout(root: LexborNode) -> Layout:
             if tag in prune_tags:
                 end[i] = n_el  # never article text: not walked at all
                 continue
-            stack.append((node.iter(include_text=True), i, block, link))
+            stack.append((node.iter(include_text=True, skip_empty=tag in layout_only), i, block, link))
             break
         else:
             stack.pop()
