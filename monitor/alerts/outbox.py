@@ -179,6 +179,10 @@ class Deliverer:
         except DeliveryError as exc:
             self._failed(row, channel, now, exc, started, report)
             return report
+        except ConfigError as exc:  # a template that fails on this alert
+            log.error("alert %s: %s", row["id"], exc, extra={"channel": channel.name, "alert": row["id"]})
+            self._failed(row, channel, now, DeliveryError(str(exc), channel=channel.name), started, report)
+            return report
         except Exception as exc:  # noqa: BLE001 - a bug or a bad template fails this alert, not the run
             log.exception("alert %s could not be sent", row["id"], extra={"channel": channel.name, "alert": row["id"]})
             self._failed(row, channel, now, DeliveryError(f"internal error: {exc!r}", channel=channel.name),

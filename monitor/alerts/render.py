@@ -188,10 +188,13 @@ class Renderer:
                "outlets": list(content.outlets), "items": list(content.items), "kind": content.kind,
                "extra": content.extra, **content.extra}
         subject_t, text_t, html_t = TEMPLATES[family]
-        try:
-            subject = header_safe(self.env.get_template(subject_t).render(ctx), limit=250)
-            text = self.env.get_template(text_t).render(ctx).strip() + "\n"
-            html = self.env.get_template(html_t).render(ctx)
-        except jinja2.TemplateError as exc:
-            raise ConfigError(f"template error: {exc}", key="alerts.templates") from None
+        subject = header_safe(self._render(subject_t, ctx), limit=250)
+        text = self._render(text_t, ctx).strip() + "\n"
+        html = self._render(html_t, ctx)
         return subject, text, html
+
+    def _render(self, name: str, ctx: dict[str, Any]) -> str:
+        try:
+            return self.env.get_template(name).render(ctx)
+        except Exception as exc:  # noqa: BLE001 - a template may fail in any way; say which one
+            raise ConfigError(f"template error in {name}: {exc}", key="alerts.templates") from None
