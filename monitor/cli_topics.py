@@ -90,8 +90,8 @@ def query_error(exc: QueryError, query: str) -> NoReturn:
     sys.exit(2)
 
 
-def topic_header(topic: TopicConfig, since: datetime | None, sources: Sequence[str], verb: str) -> None:
-    say((f"{verb} {topic.name}", "bold"), ": ", topic.query)
+def topic_header(topic: TopicConfig, since: datetime | None, sources: Sequence[str], label: str) -> None:
+    say((label, "bold"), ": ", topic.query)
     extras = [f"exclude: {topic.exclude}"] if topic.exclude else []
     extras += [f"min_hits {topic.min_hits}"] if topic.min_hits > 1 else []
     extras += [f"sources: {', '.join(topic.sources)}"] if topic.sources else []
@@ -136,8 +136,11 @@ def test_cmd(c: Context, name: str | None, query: str | None, since: datetime | 
     matcher = compile_topics([topic], cfg.aliases)
     with open_readonly(c.db_path(cfg)) as store:
         result = retro_match(store, matcher, since=since, sources=sources, stored_as=stored_as)
-    topic_header(topic, since, sources, "topic" if query is None else "query" if stored_as is None
-                 else "new query for")
+    if stored_as is None:
+        label, shown_name = "query", "the query"
+    else:
+        label, shown_name = f"topic {topic.name}" if query is None else f"new query for {topic.name}", topic.name
+    topic_header(topic, since, sources, label)
     styled = out.is_terminal
     shown = result.hits[::-1] if limit == 0 else result.hits[::-1][:limit]  # newest first
     for hit in shown:
@@ -155,10 +158,10 @@ def test_cmd(c: Context, name: str | None, query: str | None, since: datetime | 
         say(f"... and {len(result.hits) - len(shown)} more (--limit 0 shows all)")
     n, of = len(result.hits), result.scanned
     if n == 0:
-        say(("no match", "bold"), f": 0 of {of} stored article{'' if of == 1 else 's'} match {topic.name}.")
+        say(("no match", "bold"), f": 0 of {of} stored article{'' if of == 1 else 's'} match {shown_name}.")
     else:
         tally = f" ({n - result.new} matched when stored, {result.new} new)" if stored_as else ""
-        say((f"{n} of {of}", "bold"), f" stored article{'' if of == 1 else 's'} match {topic.name}{tally}.")
+        say((f"{n} of {of}", "bold"), f" stored article{'' if of == 1 else 's'} match {shown_name}{tally}.")
     if result.lost:
         say(f"{len(result.lost)} matched {stored_as} when stored and do not match now:")
         for a in result.lost[-limit or None:]:
@@ -196,7 +199,7 @@ def backfill_cmd(c: Context, name: str, since: datetime, sources: tuple[str, ...
     store = open_readonly(path) if dry_run else Store.open(path)
     with store:
         report = backfill(store, matcher, channels=channels, since=since, sources=sources, dry_run=dry_run)
-    topic_header(topic, since, sources, "backfill")
+    topic_header(topic, since, sources, f"backfill {topic.name}")
     would = "would queue" if dry_run else "queued"
     for item in report.items:
         a = item.article

@@ -187,10 +187,13 @@ def test_ad_hoc_query_and_query_errors(tmp_path: Path, demo: DemoEnvironment) ->
     assert adhoc.returncode == 0, adhoc.stderr
     assert "MATCHED Japan's weak yen is a symptom, not the cure" in adhoc.stdout
     assert "matched when stored" not in adhoc.stdout and "**weak yen**" in adhoc.stdout
+    assert adhoc.stdout.startswith('query: "weak yen" OR =yen\n')
+    assert f"1 of {len(demo.site.manifest['articles'])} stored articles match the query." in adhoc.stdout
 
     # With NAME, --query replaces NAME's query and the hits are compared with NAME's stored matches.
     narrower = cli(config, "topics", "test", "mou", "--query", "MoU NEAR/3 green")
     assert narrower.returncode == 0
+    assert narrower.stdout.startswith("new query for mou: MoU NEAR/3 green\n")
     assert "matched mou when stored and do not match now:" in narrower.stdout
     assert "Seoul kicks off 2026 with Beijing visit to rebuild ties" in narrower.stdout
 
