@@ -83,10 +83,11 @@ def find_authors(head: HeadMeta, lay: Layout, drops: Drops, region: tuple[int, i
         names = _names(source)
         if names:
             return names
-    visible = _visible_byline(lay, drops, region, site_words, head.author_nodes)
+    micro = head.microdata()
+    visible = _visible_byline(lay, drops, region, site_words, micro.author_nodes)
     if visible:
         return visible
-    return _names(head.itemprop_authors) or _names(head.rel_authors)
+    return _names(micro.itemprop_authors) or _names(micro.rel_authors)
 
 
 def _visible_byline(lay: Layout, drops: Drops, region: tuple[int, int], site_words: set[str],

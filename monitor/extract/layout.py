@@ -106,6 +106,10 @@ _SPECIAL = frozenset({"a", "button", "input", "figure", "figcaption", "meta", "l
 # walked, and a space is put back between two inline children instead.
 _LAYOUT_ONLY = frozenset({"html", "head", "body", "ul", "ol", "dl", "table", "tbody", "thead", "tfoot", "tr",
                           "section", "article", "main", "header", "figure", "picture", "form", "div"})
+# Inline formatting whose attributes never matter here (not read: it saves a call per element).
+_PLAIN = frozenset({"b", "strong", "i", "em", "u", "s", "sup", "sub", "big", "mark", "code", "q", "kbd", "var",
+                    "dfn", "bdi", "bdo", "wbr", "tt", "strike", "del", "font", "br", "hr"})
+_NO_ATTRS: dict[str, str | None] = {}
 _CLASS_CACHE: dict[str, int] = {}
 _CACHE_LIMIT = 50_000
 
@@ -132,6 +136,7 @@ def build_layout(root: LexborNode) -> Layout:
     block_tags, skip_tags, drop_roles = VOCAB.block_tags, VOCAB.skip_tags, VOCAB.drop_roles
     prune_tags = VOCAB.prune_tags
     layout_only = _LAYOUT_ONLY
+    plain = _PLAIN
     special = _SPECIAL
     # one frame per open element: (children iterator, element number, its block, inside a link)
     stack: list[tuple[Iterator[LexborNode], int, int, bool]] = [(iter((root,)), -1, -1, False)]
@@ -154,13 +159,14 @@ def build_layout(root: LexborNode) -> Layout:
                 continue
             i = n_el
             n_el += 1
-            if (owner and owner[-1] != p and p >= 0 and tags[p] in layout_only and tag not in block_tags
-                    and not pieces[-1][-1:].isspace()):
-                pieces.append(" ")  # the white space skipped between two inline children
+            if owner and p >= 0 and not pieces[-1][-1:].isspace() and (
+                    tag in block_tags or (owner[-1] != p and tags[p] in layout_only)):
+                # a block starts, or the white space skipped between two inline children
+                pieces.append(" ")
                 owner.append(p)
                 lens.append(0)
                 link_lens.append(0)
-            attrs = node.attributes
+            attrs = _NO_ATTRS if tag in plain else node.attributes
             flag = Flag.SKIP if tag in skip_tags else 0
             kind = 0
             if attrs:
@@ -220,6 +226,11 @@ def build_layout(root: LexborNode) -> Layout:
             stack.pop()
             if p >= 0:
                 end[p] = n_el
+                if p_block == p and pieces and not pieces[-1][-1:].isspace():
+                    pieces.append(" ")  # a block ends
+                    owner.append(p)
+                    lens.append(0)
+                    link_lens.append(0)
     lay.end = end
     lay.cum = [0, *accumulate(lens)]
     lay.cum_link = [0, *accumulate(link_lens)]

@@ -49,17 +49,32 @@ _NOT_A_NAME = re.compile(r"https?://|www\.|^@|@\w+\.|\.(?:php|html?|aspx?)\b|[?=
 
 
 @dataclass(slots=True)
+class Microdata:
+    itemprop_authors: list[str] = field(default_factory=list)
+    rel_authors: list[str] = field(default_factory=list)
+    author_nodes: set[int] = field(default_factory=set)  # mem_id of microdata/rel=author elements
+    times: list[tuple[str, str]] = field(default_factory=list)  # (datetime attribute, text) of <time>
+    itemprop_dates: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class HeadMeta:
     meta: dict[str, list[str]] = field(default_factory=dict)
     title_tag: str | None = None
     canonical: str | None = None
     html_lang: str | None = None
     ld: LinkedData = field(default_factory=LinkedData)
-    itemprop_authors: list[str] = field(default_factory=list)
-    rel_authors: list[str] = field(default_factory=list)
-    author_nodes: set[int] = field(default_factory=set)  # mem_id of microdata/rel=author elements
-    times: list[tuple[str, str]] = field(default_factory=list)  # (datetime attribute, text) of <time>
-    itemprop_dates: dict[str, str] = field(default_factory=dict)
+    tree: LexborHTMLParser | None = None
+    _micro: Microdata | None = None
+
+    def microdata(self) -> Microdata:
+        """Microdata, ``rel=author`` and ``<time>``, read (once) only when the head did not say."""
+        if self._micro is None:
+            self._micro = Microdata()
+            if self.tree is not None:
+                for node in self.tree.css(MICRODATA)[:MAX_MICRODATA]:
+                    _microdata(self._micro, node)
+        return self._micro
 
     def first(self, keys: tuple[str, ...]) -> str | None:
         for key in keys:
@@ -95,12 +110,11 @@ def read_head(lay: Layout, tree: LexborHTMLParser, ld_scripts: list[str]) -> Hea
             out.canonical = (attrs.get("href") or "").strip()
     out.html_lang = lay.html_lang
     out.ld = read_jsonld(ld_scripts)
-    for node in tree.css(MICRODATA)[:MAX_MICRODATA]:
-        _microdata(out, node)
+    out.tree = tree
     return out
 
 
-def _microdata(out: HeadMeta, node: LexborNode) -> None:
+def _microdata(out: Microdata, node: LexborNode) -> None:
     attrs = node.attributes
     tag = node.tag
     if tag == "time":
@@ -177,11 +191,16 @@ def tags(head: HeadMeta) -> list[str]:
 
 def machine_dates(head: HeadMeta) -> tuple[datetime | None, datetime | None, tzinfo | None]:
     """(published, modified, the page's own time zone) from JSON-LD, meta, itemprop and <time>."""
-    pub_raw = (head.ld.published or head.first(PUBLISHED_KEYS) or head.itemprop_dates.get("datepublished"))
-    mod_raw = (head.ld.modified or head.first(MODIFIED_KEYS) or head.itemprop_dates.get("datemodified"))
-    time_attrs = [a for a, _ in head.times if a]
-    if not pub_raw and time_attrs:
-        pub_raw = time_attrs[0]
+    pub_raw = head.ld.published or head.first(PUBLISHED_KEYS)
+    mod_raw = head.ld.modified or head.first(MODIFIED_KEYS)
+    time_attrs: list[str] = []
+    if not pub_raw:
+        micro = head.microdata()
+        pub_raw = micro.itemprop_dates.get("datepublished")
+        mod_raw = mod_raw or micro.itemprop_dates.get("datemodified")
+        time_attrs = [a for a, _ in micro.times if a]
+        if not pub_raw and time_attrs:
+            pub_raw = time_attrs[0]
     tz = None
     for raw in (pub_raw, mod_raw, *time_attrs):
         parsed = parse_date(raw) if raw else None
