@@ -76,9 +76,10 @@ async def send_email(channel: EmailChannel, msg: EmailMessage) -> str:
     try:
         return await asyncio.to_thread(_send_sync, channel, msg)
     except ssl.SSLCertVerificationError as exc:
-        raise DeliveryError(
-            f"TLS certificate of {where} not trusted: {exc.verify_message or exc.reason} "
-            "(give its CA in `ca_file`, or `verify: false` for a test server)", channel=channel.name) from None
+        why = str(exc.verify_message or exc.reason).rstrip(".")
+        hint = ("use the host name the certificate names" if "mismatch" in why else
+                "give its CA in `ca_file`, or `verify: false` for a test server")
+        raise DeliveryError(f"TLS certificate of {where} not trusted: {why} ({hint})", channel=channel.name) from None
     except ssl.SSLError as exc:
         raise DeliveryError(f"TLS with {where} failed: {exc.reason or exc}", channel=channel.name) from None
     except smtplib.SMTPNotSupportedError as exc:
