@@ -1,6 +1,14 @@
-"""Canonical URLs, content hashes and near-duplicate fingerprints.
+"""Canonical URLs, content hashes and near-duplicate fingerprints and verdicts.
 
-Pure functions: the store decides what to do with them.
+Pure functions and rules as data: the store (``store.py`` and ``store_index.py``) decides what to
+do with them.
+
+- :func:`canonical_url` is the *key* of a page, not its address: scheme forced to https, ``www.``,
+  mobile and AMP variants folded, tracking parameters dropped. The store keeps the address as the
+  page states it and looks records up by this key.
+- :func:`content_hash` finds exact copies; :func:`simhash` and :func:`paragraph_hashes` find near-copy
+  *candidates* through an index; :func:`compare` and :func:`same_story` confirm them on the bodies,
+  after :func:`strip_boilerplate` took out paragraphs that any article of a site may carry.
 """
 
 from __future__ import annotations
@@ -8,17 +16,30 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 __all__ = [
+    "BOILERPLATE_PATTERNS",
     "TRACKING_PARAMS",
+    "Similarity",
     "canonical_url",
+    "compare",
     "content_hash",
+    "distinctive_tokens",
     "hamming",
     "normalise_text",
+    "paragraph_hashes",
+    "same_site",
+    "same_story",
+    "shingles",
     "simhash",
     "simhash_bands",
+    "strip_boilerplate",
 ]
+
+# ---------------------------------------------------------------------------- URL rules (data)
 
 # Query parameters that say who sent the reader, not which page it is.
 TRACKING_PARAMS: frozenset[str] = frozenset({
@@ -33,11 +54,15 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 # Path and host forms of AMP and mobile pages, mapped to the page they copy.
 AMP_PATH = re.compile(r"(/amp)(?=/|$)|(\.amp)(?=\.html?$|$)|(/amp\.html?)$", re.IGNORECASE)
 MOBILE_HOST_PREFIXES: tuple[str, ...] = ("m.", "mobile.", "amp.")
+# AMP caches serve a publisher's page under their own host: /c/[s/]HOST/PATH (s = https).
+AMP_CACHE_HOSTS: tuple[str, ...] = (".cdn.ampproject.org", ".bing-amp.com")
+AMP_CACHE_PATH = re.compile(r"^/[cvi]/(?:s/)?(?P<rest>[^/]+\.[^/]+(?:/.*)?)$")
 
 
 def canonical_url(url: str) -> str:
-    """One spelling per page: lower-case scheme and host, no default port, no fragment, no
-    tracking parameters, sorted query, no AMP or mobile variant, no trailing slash on a path."""
+    """The key of a page: one spelling per page. Lower-case host, https, no default port, no
+    fragment, no tracking parameters, sorted query, no ``www.``/mobile/AMP variant, AMP-cache
+    addresses mapped to the publisher's, no trailing slash on a path. Not a URL to fetch."""
     url = url.strip()
     try:
         parts = urlsplit(url)
@@ -47,6 +72,11 @@ def canonical_url(url: str) -> str:
     if scheme not in ("http", "https"):
         return url
     host = (parts.hostname or "").lower().rstrip(".")
+    if host.endswith(AMP_CACHE_HOSTS):
+        m = AMP_CACHE_PATH.match(parts.path)
+        if m:
+            inner = "https://" + m.group("rest") + (f"?{parts.query}" if parts.query else "")
+            return canonical_url(inner)
     for prefix in MOBILE_HOST_PREFIXES:
         if host.startswith(prefix) and host.count(".") >= 2:
             host = host[len(prefix):]
@@ -66,16 +96,28 @@ def canonical_url(url: str) -> str:
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
              if k not in TRACKING_PARAMS and not k.lower().startswith(TRACKING_PREFIXES)]
     query.sort()
-    # http and https name the same article: store one scheme
+    # http and https name the same article: the key uses one scheme
     return urlunsplit(("https", netloc, path, urlencode(query), ""))
 
+
+def same_site(a: str, b: str) -> bool:
+    """Both URLs on one host (after the key's folding of www., mobile and AMP hosts and ports)."""
+    return urlsplit(canonical_url(a)).netloc == urlsplit(canonical_url(b)).netloc != ""
+
+
+def is_front_page(url: str) -> bool:
+    """The key's path is the site root (a canonical link to it from an article is a CMS mistake)."""
+    return urlsplit(canonical_url(url)).path in ("", "/")
+
+
+# ---------------------------------------------------------------------------- text fingerprints
 
 _SPACE = re.compile(r"\s+")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def normalise_text(text: str) -> str:
-    """NFC, case-folded, white space collapsed: what a content hash is taken of."""
+    """NFKC, case-folded, white space collapsed: what a content hash is taken of."""
     return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
 
 
@@ -83,28 +125,32 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()
 
 
-def _h64(data: str) -> int:
-    return int.from_bytes(hashlib.blake2b(data.encode("utf-8"), digest_size=8).digest(), "big")
+def _digest8(data: str) -> bytes:
+    return hashlib.blake2b(data.encode("utf-8"), digest_size=8).digest()
+
+
+# For each bit of a byte, a translation table mapping a byte to 1 when that bit is set: counting the
+# set bits of one position over all shingle hashes is then a C-speed bytes.translate().count().
+_BIT_TABLES: tuple[bytes, ...] = tuple(bytes((v >> b) & 1 for v in range(256)) for b in range(8))
 
 
 def simhash(text: str, shingle: int = 3) -> int:
     """64-bit SimHash of word shingles; near-identical bodies differ in few bits.
 
-    Returned as a signed 64-bit integer so it fits an SQLite INTEGER.
+    Bit ``i`` is set when more than half of the shingles' 64-bit BLAKE2b hashes (big-endian) have bit
+    ``i`` set. Returned as a signed 64-bit integer so it fits an SQLite INTEGER.
     """
     words = _WORD.findall(normalise_text(text))
     if not words:
         return 0
-    weights = [0] * 64
-    grams = (" ".join(words[i:i + shingle]) for i in range(max(1, len(words) - shingle + 1)))
-    for gram in grams:
-        h = _h64(gram)
-        for bit in range(64):
-            weights[bit] += 1 if (h >> bit) & 1 else -1
+    count = max(1, len(words) - shingle + 1)
+    digests = b"".join(_digest8(" ".join(words[i:i + shingle])) for i in range(count))
     value = 0
-    for bit in range(64):
-        if weights[bit] > 0:
-            value |= 1 << bit
+    for pos in range(8):  # byte ``pos`` of a big-endian digest holds bits 8*(7-pos) .. 8*(7-pos)+7
+        column = digests[pos::8]
+        for bit in range(8):
+            if 2 * column.translate(_BIT_TABLES[bit]).count(1) > count:
+                value |= 1 << (8 * (7 - pos) + bit)
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
@@ -119,3 +165,140 @@ def simhash_bands(value: int, bands: int = 4) -> list[int]:
     width = 64 // bands
     mask = (1 << width) - 1
     return [(i << width) | ((value >> (i * width)) & mask) for i in range(bands)]
+
+
+PARAGRAPH_MIN_CHARS = 80  # shorter paragraphs are too generic to point at a copy
+
+
+def paragraph_hashes(body: str) -> list[int]:
+    """60-bit hashes (they fit an SQLite INTEGER) of the body's paragraphs long enough to be telling."""
+    out = []
+    for para in body.split("\n\n"):
+        norm = normalise_text(para)
+        if len(norm) >= PARAGRAPH_MIN_CHARS:
+            out.append(int(hashlib.sha256(norm.encode("utf-8")).hexdigest()[:15], 16))
+    return list(dict.fromkeys(out))
+
+
+def paragraph_hash(paragraph: str) -> int | None:
+    found = paragraph_hashes(paragraph)
+    return found[0] if found else None
+
+
+# ---------------------------------------------------------------------------- boilerplate (data)
+
+# Paragraphs any article of a site (or of many sites) may carry: they say nothing about which story
+# a body tells. Named by concept; matched case-insensitively on paragraphs up to BOILERPLATE_MAX_CHARS.
+BOILERPLATE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(rx, re.IGNORECASE)) for name, rx in (
+    ("opinion disclaimer", r"\b(views|opinions) expressed\b|\bdo(es)? not necessarily (reflect|represent)\b"),
+    ("republication note", r"\b(first|originally) (appeared|published)\b|\brepublished (with|by) permission\b"),
+    ("follow us", r"^(follow|like|join) us on\b|\bfollow (us|@\w+) on (twitter|x|facebook|instagram|telegram)\b"),
+    ("newsletter", r"\b(subscribe|sign up)\b.{0,40}\bnewsletter\b"),
+    ("copyright", r"^(©|\(c\)|copyright\b)|\ball rights reserved\b"),
+    ("submissions", r"\b(want to contribute|send (us )?your (tips|story|stories|submissions))\b|\bsubmissions? to\b.{0,40}@"),
+    ("credits", r"^\(?(reporting|writing|editing|additional reporting|compiled) by\b"),
+    ("wire dateline only", r"^\(?(reuters|ap|afp|xinhua|bloomberg|dpa|efe|ani|pti)\)?\s*$"),
+))
+BOILERPLATE_MAX_CHARS = 400
+
+
+def is_boilerplate(paragraph: str) -> str | None:
+    """The name of the boilerplate rule the paragraph matches, or None."""
+    text = paragraph.strip()
+    if len(text) > BOILERPLATE_MAX_CHARS:
+        return None
+    for name, rx in BOILERPLATE_PATTERNS:
+        if rx.search(text):
+            return name
+    return None
+
+
+def strip_boilerplate(body: str, common: Callable[[str], bool] | None = None) -> str:
+    """The body without boilerplate paragraphs: those a rule names, and those ``common`` says many
+    stored articles share (a site's template that leaked through extraction)."""
+    kept = [p for p in body.split("\n\n")
+            if p.strip() and not is_boilerplate(p) and not (common is not None and common(p))]
+    return "\n\n".join(kept)
+
+
+# ---------------------------------------------------------------------------- near-duplicate verdicts
+
+# How alike two bodies must be to be one story (data, not code). Bodies are compared after
+# strip_boilerplate, as 5-word shingles; "containment" is the share of the smaller body's shingles
+# found in the other (so a copy with a new first paragraph, or cut short, still counts).
+NEAR_DUP_MAX_BITS = 3  # SimHash distance that vouches for a copy on its own (with CLOSE_CONTAINMENT)
+NEAR_DUP_CONTAINMENT = 0.7
+CLOSE_CONTAINMENT = 0.35
+MIN_WORDS = 25  # shorter bodies join a story only as exact copies
+# A template filled with other names and numbers shares many shingles but few names: the names
+# and numbers of the smaller body must also be found in the other.
+NAMES_CONTAINMENT = 0.5
+MIN_NAMES = 6  # fewer names than this and the name test is not applied
+SHINGLE = 5
+
+
+def shingles(text: str, size: int = SHINGLE) -> set[int]:
+    """Hashes of the text's ``size``-word shingles (in-process hashes: compare, never store)."""
+    words = _WORD.findall(normalise_text(text))
+    if len(words) <= size:
+        return {hash(tuple(words))} if words else set()
+    return {hash(t) for t in zip(*(words[i:] for i in range(size)), strict=False)}
+
+
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;\"“”»«]\s+|\n)\s*$")
+_TOKEN = re.compile(r"\w[\w'’.-]*\w|\w", re.UNICODE)
+
+
+def distinctive_tokens(text: str) -> set[str]:
+    """Names and numbers: tokens with a digit, or capitalised where a sentence does not begin."""
+    out: set[str] = set()
+    for m in _TOKEN.finditer(text):
+        token = m.group()
+        if any(ch.isdigit() for ch in token):
+            out.add(token.casefold())
+        elif token[0].isupper() and not _SENTENCE_START.search(text[max(0, m.start() - 3):m.start()]):
+            out.add(token.casefold())
+    return out
+
+
+def _containment(a: set[int] | set[str], b: set[int] | set[str]) -> float:
+    if not a or not b:
+        return 0.0
+    return len(a & b) / min(len(a), len(b))
+
+
+@dataclass(frozen=True, slots=True)
+class Similarity:
+    """How alike two bodies (boilerplate stripped) are."""
+
+    containment: float  # of 5-word shingles, relative to the smaller body
+    names: float | None  # containment of names and numbers; None when too few to judge
+    bits: int  # SimHash distance of the stripped bodies
+    words: int  # words in the smaller body
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return {"containment": round(self.containment, 3), "names": None if self.names is None else round(self.names, 3),
+                "bits": self.bits, "words": self.words}
+
+
+def compare(a: str, b: str) -> Similarity:
+    words = min(len(_WORD.findall(a)), len(_WORD.findall(b)))
+    names_a, names_b = distinctive_tokens(a), distinctive_tokens(b)
+    names = (_containment(names_a, names_b) if min(len(names_a), len(names_b)) >= MIN_NAMES else None)
+    return Similarity(containment=_containment(shingles(a), shingles(b)), names=names,
+                      bits=hamming(simhash(a), simhash(b)), words=words)
+
+
+def same_story(sim: Similarity) -> bool:
+    """The verdict: one story told twice, not two stories that share words."""
+    if sim.words < MIN_WORDS:
+        return False
+    if sim.names is not None and sim.names < NAMES_CONTAINMENT:
+        return False
+    if sim.containment >= NEAR_DUP_CONTAINMENT:
+        return True
+    return sim.bits <= NEAR_DUP_MAX_BITS and sim.containment >= CLOSE_CONTAINMENT
+
+
+def iter_paragraphs(body: str) -> Iterable[str]:
+    return (p for p in body.split("\n\n") if p.strip())

@@ -87,6 +87,7 @@ class Pipeline:
             report.error = f"all {report.failed} links failed"
         self.store.record_source_run(source.name, source.url, ok=ok, error=report.error, new_articles=report.new,
                                      next_due=self.store.clock() + timedelta(seconds=source.every))
+        self.store.maybe_apply_retention(self.cfg.retention)  # storage upkeep: at most every 10 minutes
         return report
 
     @staticmethod
@@ -177,7 +178,7 @@ class Pipeline:
                 source=source.name, url=article.url or page.final_url, lang=article.lang))
             result = self.store.save_article(
                 source=source.name, article=article, fetched_url=link.url, matches=matches, routes=self.routes,
-                html=page.body if self.cfg.store_html else None)
+                html=page.body if self.cfg.store_html else None, final_url=page.final_url)
             if result.status == "new":
                 log.info("new article: %s%s", article.title,
                          f" (matches {', '.join(m.topic for m in matches)})" if matches else "",

@@ -207,6 +207,48 @@ def _m002_fts(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m003_store_dedup_index(db: sqlite_utils.Database) -> None:
+    """The near-duplicate index becomes index-only and exact to maintain: band rows carry the full
+    SimHash (candidates are filtered by distance without reading articles), both tables are keyed
+    WITHOUT ROWID by (key, article_id), and each article lists its paragraph hashes so a revision
+    removes exactly its own rows. Revisions say why they were made; retention records when it
+    cleared an article's text, and a partial index finds what it still has to clear."""
+    from .store_index import BANDS, index_body
+
+    _script(db,
+        """
+        ALTER TABLE articles ADD COLUMN para_hashes TEXT;
+        ALTER TABLE articles ADD COLUMN text_cleared TEXT;
+        ALTER TABLE revisions ADD COLUMN reason TEXT NOT NULL DEFAULT 'edit';
+        DROP TABLE simhash_bands;
+        DROP TABLE paragraph_hashes;
+        CREATE TABLE simhash_bands (
+            band INTEGER NOT NULL,
+            article_id INTEGER NOT NULL,
+            simhash INTEGER NOT NULL,
+            PRIMARY KEY (band, article_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE paragraph_hashes (
+            hash INTEGER NOT NULL,
+            article_id INTEGER NOT NULL,
+            PRIMARY KEY (hash, article_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX articles_full_text ON articles(first_seen) WHERE text IS NOT NULL;
+        """
+    )
+    from .dedup import simhash_bands
+
+    rows = db.execute("SELECT id, text FROM articles WHERE text IS NOT NULL AND text != ''").fetchall()
+    for article_id, text in rows:
+        _stripped, simhash, hashes = index_body(text)
+        db.execute("UPDATE articles SET para_hashes = ?, simhash = ? WHERE id = ?",
+                   [" ".join(map(str, hashes)), simhash, article_id])
+        db.conn.executemany("INSERT OR IGNORE INTO simhash_bands (band, article_id, simhash) VALUES (?,?,?)",
+                            [(b, article_id, simhash) for b in simhash_bands(simhash, BANDS)])
+        db.conn.executemany("INSERT OR IGNORE INTO paragraph_hashes (hash, article_id) VALUES (?,?)",
+                            [(h, article_id) for h in hashes])
+
+
 def _m030_daemon_source_health(db: sqlite_utils.Database) -> None:
     """The daemon's per-source state: the backed-off interval of a failing source and when it may
     run again, and the operator alert open for a broken source (its reason and since when); and
@@ -231,6 +273,7 @@ def _m030_daemon_source_health(db: sqlite_utils.Database) -> None:
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_fts", _m002_fts),
+    ("003_store_dedup_index", _m003_store_dedup_index),
     # storage migrations are appended here
 ]
 MIGRATIONS += ALERT_MIGRATIONS  # the alerts package's own, by name (see schema_alerts.py)

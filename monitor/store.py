@@ -3,6 +3,15 @@ revisions of every edit, and the alert outbox written in the same transaction as
 
 The database runs in WAL mode with a busy timeout, and every write transaction begins
 IMMEDIATE, so a ``monitor fetch`` and a running ``monitor run`` can share one file.
+
+Identity: a record is found by the *key* (:func:`monitor.dedup.canonical_url`) of any URL it was
+fetched by, and of the canonical URL the page states when that URL is on the same site. A page
+that names another site's URL as its canonical (syndication, or a hijack) gets its own record; the
+named article is only a hint for the story lookup. A same-site canonical that points at a stored
+article with another text (a CMS that names its front page or a section as every page's
+canonical) is not trusted either. The ``url`` column keeps the address as the page states it.
+
+Stories: an unseen body joins the story of an exact or near copy (:mod:`monitor.store_index`).
 """
 
 from __future__ import annotations
@@ -11,9 +20,11 @@ import difflib
 import json
 import logging
 import sqlite3
+import time
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +35,7 @@ from .errors import StoreError
 from .models import Article, Match, StoreResult
 from .schema import apply_migrations, schema_version
 from .state import SourceStateMixin, iso
+from .store_index import StoryIndex, StoryMatch, index_body
 
 __all__ = ["Clock", "Store", "utcnow"]
 
@@ -31,12 +43,6 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
-# Near-duplicate rules (data, not code): how alike two bodies must be to be one story.
-NEAR_DUP_MAX_BITS = 3  # SimHash distance accepted without further checks (4 bands of 16 bits)
-NEAR_DUP_CONTAINMENT = 0.7  # share of the smaller body's 5-word shingles found in the other
-PARAGRAPH_MIN_CHARS = 80  # shorter paragraphs are too generic to point at a copy
-PARAGRAPH_COMMON = 20  # a paragraph seen in more articles than this is boilerplate
-CANDIDATES_PER_KEY = 25
 
 
 def utcnow() -> datetime:
@@ -51,6 +57,8 @@ class Store(SourceStateMixin):
         self.db = sqlite_utils.Database(conn)
         self.clock = clock
         self.path = path
+        self.stories = StoryIndex(conn)
+        self._retention_at = 0.0  # monotonic time of this process's last retention pass
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -127,12 +135,22 @@ class Store(SourceStateMixin):
         rows = self.query(sql, params)
         return rows[0] if rows else None
 
+    def pending_migrations(self) -> list[str]:
+        from .schema import MIGRATIONS
+
+        done = set()
+        if "_migrations" in self.db.table_names():
+            done = {r[0] for r in self.conn.execute("SELECT name FROM _migrations")}
+        return [name for name, _fn in MIGRATIONS if name not in done]
+
     # ------------------------------------------------------------------ articles
     def article_by_url(self, url: str) -> dict[str, Any] | None:
+        """The record reached by ``url``: by the key of any URL it was fetched by, else by the
+        address the page stated (a canonical on another site is not a key)."""
         row = self.one("SELECT article_id FROM article_urls WHERE url_key = ?", [dedup.canonical_url(url)])
-        if row is None:
-            return None
-        return self.one("SELECT * FROM articles WHERE id = ?", [row["article_id"]])
+        if row is not None:
+            return self.one("SELECT * FROM articles WHERE id = ?", [row["article_id"]])
+        return self.one("SELECT * FROM articles WHERE url = ? ORDER BY id LIMIT 1", [url.strip()])
 
     def touch_url(self, url: str) -> None:
         """An article answered 304: it is still there, unchanged."""
@@ -140,57 +158,87 @@ class Store(SourceStateMixin):
             db.execute("UPDATE articles SET last_seen = ? WHERE id = (SELECT article_id FROM article_urls "
                        "WHERE url_key = ?)", [self.now(), dedup.canonical_url(url)])
 
+    def find_story(self, body: str, title: str = "", *, hints: Sequence[str] = ()) -> StoryMatch | None:
+        """The stored story ``body`` would join (read only). ``hints`` are URLs the page names."""
+        return self.stories.find(body, dedup.content_hash(f"{title}\n{body}"), hints=self._hint_ids(hints))
+
     def save_article(self, *, source: str, article: Article, fetched_url: str, matches: Sequence[Match],
-                     routes: Mapping[str, Sequence[str]], html: bytes | None = None) -> StoreResult:
+                     routes: Mapping[str, Sequence[str]], html: bytes | None = None,
+                     final_url: str | None = None) -> StoreResult:
         """Store one extracted article with its matches, and queue its alerts, in one transaction.
 
-        ``routes`` maps each topic to the channels it alerts. An article already stored (by any of its
-        URLs) becomes a new revision when its text changed; a copy of a stored story joins it. Alerts
-        go out once per story and channel, and again only for a topic that had not matched before.
+        ``fetched_url`` is the link followed, ``final_url`` where redirects ended. ``routes`` maps each
+        topic to the channels it alerts. An article already stored (by any of its URLs) becomes a new
+        revision when its text changed; a copy of a stored story joins it. Alerts go out once per
+        story and channel, and again only for a topic that had not matched before.
         """
-        url = article.url or fetched_url
-        keys = list(dict.fromkeys([dedup.canonical_url(url), dedup.canonical_url(fetched_url)]))
+        final = final_url or fetched_url
+        stated = article.url or final
+        own_keys = list(dict.fromkeys([dedup.canonical_url(fetched_url), dedup.canonical_url(final)]))
+        claim = dedup.canonical_url(stated)
+        trusted = claim not in own_keys and dedup.same_site(stated, final) and not (
+            dedup.is_front_page(stated) and not dedup.is_front_page(final))
+        hints: tuple[str, ...] = () if trusted or claim in own_keys else (stated,)
         body = article.text
         chash = dedup.content_hash(f"{article.title}\n{body}")
         now = self.now()
         with self.write() as db:
-            existing = self._find_by_keys(keys)
+            existing = self._find_by_keys(own_keys)
+            keys = list(own_keys)
+            if existing is None and trusted:
+                named = self._find_by_keys([claim])
+                if named is None or self._same_article(named, article):
+                    existing, keys = named, [claim, *own_keys]
+                else:
+                    log.warning("page names %s as its canonical URL, a stored article with another text; "
+                                "kept apart", stated, extra={"source": source, "url": fetched_url})
+                    hints = (stated,)
+            elif trusted:
+                keys.append(claim)
             if existing is not None:
                 status = "unchanged" if existing["content_hash"] == chash else "updated"
                 article_id, story_id = existing["id"], existing["story_id"]
                 if status == "unchanged":
                     db.execute("UPDATE articles SET last_seen = ? WHERE id = ?", [now, article_id])
                 else:
-                    self._revise(existing, article, chash, now)
+                    self._revise(existing, article, chash, now, html=html)
                 self._add_keys(keys, article_id)
+                db.execute("UPDATE urls SET article_id = ? WHERE url = ?", [article_id, fetched_url])
                 if status == "unchanged":
                     return StoreResult(article_id, story_id, "unchanged")
             else:
-                story_id = self._find_story(body, chash)
-                joined = story_id is not None
-                row = self._article_row(source, url, article, chash, now, html)
-                if story_id is None:
+                found = self.stories.find(body, chash, hints=self._hint_ids(hints))
+                row = self._article_row(source, stated, keys[0], article, chash, now, html)
+                if found is None:
                     story_id = int(db.table("stories").insert(
                         {"title": article.title, "created": now}).last_pk)  # type: ignore[arg-type]
+                else:
+                    story_id = found.story_id
+                    log.info("joins story %d (%s copy of article %d)", story_id, found.how, found.article_id,
+                             extra={"source": source, "url": fetched_url})
                 row["story_id"] = story_id
                 article_id = int(db.table("articles").insert(row).last_pk)  # type: ignore[arg-type]
-                if not joined:
+                if found is None:
                     db.execute("UPDATE stories SET first_article_id = ? WHERE id = ?", [article_id, story_id])
                 self._add_keys(keys, article_id)
-                self._index_body(article_id, body, int(row["simhash"]))
+                self.stories.add(article_id, int(row["simhash"]), _hashes(row["para_hashes"]))
+                db.execute("UPDATE urls SET article_id = ? WHERE url = ?", [article_id, fetched_url])
                 status = "new"
-            db.execute("UPDATE urls SET article_id = ? WHERE url = ?", [article_id, fetched_url])
-            for m in matches:
-                db.execute(
-                    """INSERT INTO matches (article_id, topic, snippets, hits, matched_at) VALUES (?,?,?,?,?)
-                       ON CONFLICT(article_id, topic) DO UPDATE SET snippets=excluded.snippets,
-                       hits=excluded.hits""",
-                    [article_id, m.topic, json.dumps(list(m.snippets), ensure_ascii=False), m.hits, now])
+            self.save_matches(article_id, matches, now)
             from .alerts.queue import queue_alerts
 
             queued = queue_alerts(db, article_id=article_id, story_id=story_id, matches=matches, routes=routes,
                                   now=now)
         return StoreResult(article_id, story_id, status, queued)  # type: ignore[arg-type]
+
+    def save_matches(self, article_id: int, matches: Sequence[Match], now: str) -> None:
+        """Upsert the topics this article matches (the caller holds the write transaction)."""
+        for m in matches:
+            self.db.execute(
+                """INSERT INTO matches (article_id, topic, snippets, hits, matched_at) VALUES (?,?,?,?,?)
+                   ON CONFLICT(article_id, topic) DO UPDATE SET snippets=excluded.snippets,
+                   hits=excluded.hits""",
+                [article_id, m.topic, json.dumps(list(m.snippets), ensure_ascii=False), m.hits, now])
 
     def _find_by_keys(self, keys: Sequence[str]) -> dict[str, Any] | None:
         for key in keys:
@@ -200,17 +248,35 @@ class Store(SourceStateMixin):
                 return row
         return None
 
+    def _hint_ids(self, urls: Sequence[str]) -> tuple[int, ...]:
+        out = []
+        for url in urls:
+            row = self.one("SELECT article_id FROM article_urls WHERE url_key = ?", [dedup.canonical_url(url)])
+            if row:
+                out.append(int(row["article_id"]))
+        return tuple(out)
+
+    @staticmethod
+    def _same_article(row: dict[str, Any], a: Article) -> bool:
+        """A stored record another URL of the same site names as canonical: the same article when
+        the titles agree or the bodies are copies of each other."""
+        if dedup.normalise_text(row.get("title") or "") == dedup.normalise_text(a.title) and a.title:
+            return True
+        if not row.get("text"):
+            return False
+        return dedup.same_story(dedup.compare(dedup.strip_boilerplate(row["text"]),
+                                              dedup.strip_boilerplate(a.text)))
+
     def _add_keys(self, keys: Sequence[str], article_id: int) -> None:
         for key in keys:
             self.db.execute("INSERT OR IGNORE INTO article_urls (url_key, article_id) VALUES (?, ?)",
                             [key, article_id])
 
-    def _article_row(self, source: str, url: str, a: Article, chash: str, now: str,
+    def _article_row(self, source: str, url: str, key: str, a: Article, chash: str, now: str,
                      html: bytes | None) -> dict[str, Any]:
-        import zlib
-
+        _stripped, simhash, hashes = index_body(a.text)
         return {
-            "url": url, "url_key": dedup.canonical_url(url), "source": source,
+            "url": url, "url_key": key, "source": source,
             "title": a.title, "byline": a.byline, "authors": json.dumps(a.authors, ensure_ascii=False),
             "published": iso(a.published), "modified": iso(a.modified), "lang": a.lang,
             "site_name": a.site_name, "description": a.description,
@@ -218,90 +284,80 @@ class Store(SourceStateMixin):
             "captions": json.dumps(a.captions, ensure_ascii=False),
             "images": json.dumps([{"src": i.src, "alt": i.alt, "caption": i.caption} for i in a.images],
                                  ensure_ascii=False),
-            "content_hash": chash, "simhash": dedup.simhash(a.text), "first_seen": now, "last_seen": now,
+            "content_hash": chash, "simhash": simhash, "para_hashes": " ".join(map(str, hashes)),
+            "first_seen": now, "last_seen": now,
             "html": zlib.compress(html) if html is not None else None,
         }
 
-    def _revise(self, old: dict[str, Any], a: Article, chash: str, now: str) -> None:
-        diff = "\n".join(difflib.unified_diff(
-            (old["text"] or "").split("\n\n"), a.text.split("\n\n"),
-            fromfile=f"{old['url']} ({old.get('updated') or old['first_seen']})", tofile=f"{old['url']} ({now})",
-            lineterm=""))
-        if old.get("title") != a.title:
-            diff = f"- title: {old.get('title')}\n+ title: {a.title}\n" + diff
+    def revise(self, old: dict[str, Any], a: Article, *, reason: str = "edit", html: bytes | None = None) -> None:
+        """Record a new version of a stored article (the caller holds the write transaction)."""
+        self._revise(old, a, dedup.content_hash(f"{a.title}\n{a.text}"), self.now(), reason=reason, html=html)
+
+    def _revise(self, old: dict[str, Any], a: Article, chash: str, now: str, *, reason: str = "edit",
+                html: bytes | None = None) -> None:
+        diff = revision_diff(old, a, now)
         self.db.execute(
-            "INSERT INTO revisions (article_id, time, title, text, content_hash, diff) VALUES (?,?,?,?,?,?)",
-            [old["id"], now, old["title"], old["text"], old["content_hash"], diff])
-        simhash = dedup.simhash(a.text)
+            "INSERT INTO revisions (article_id, time, title, text, content_hash, diff, reason) VALUES (?,?,?,?,?,?,?)",
+            [old["id"], now, old["title"], old["text"], old["content_hash"], diff, reason])
+        _stripped, simhash, hashes = index_body(a.text)
+        old_hashes = (_hashes(old.get("para_hashes")) if old.get("para_hashes") is not None
+                      else index_body(old.get("text") or "")[2])
+        self.stories.remove(old["id"], old.get("simhash"), old_hashes)
         self.db.execute(
             """UPDATE articles SET title=?, byline=?, authors=?, modified=?, text=?, captions=?, content_hash=?,
-               simhash=?, last_seen=?, updated=?, revisions=revisions+1 WHERE id=?""",
+               simhash=?, para_hashes=?, last_seen=?, updated=?, revisions=revisions+1, text_cleared=NULL,
+               html=coalesce(?, html) WHERE id=?""",
             [a.title, a.byline, json.dumps(a.authors, ensure_ascii=False), iso(a.modified), a.text,
-             json.dumps(a.captions, ensure_ascii=False), chash, simhash, now, now, old["id"]])
-        self.db.execute("DELETE FROM simhash_bands WHERE article_id = ?", [old["id"]])
-        self.db.execute("DELETE FROM paragraph_hashes WHERE article_id = ?", [old["id"]])
-        self._index_body(old["id"], a.text, simhash)
+             json.dumps(a.captions, ensure_ascii=False), chash, simhash, " ".join(map(str, hashes)), now, now,
+             zlib.compress(html) if html is not None else None, old["id"]])
+        self.stories.add(old["id"], simhash, hashes)
 
-    # ------------------------------------------------------------------ near-duplicates
-    def _index_body(self, article_id: int, body: str, simhash: int) -> None:
-        if not body.strip():
-            return
-        self.conn.executemany("INSERT INTO simhash_bands (band, article_id) VALUES (?, ?)",
-                            [(band, article_id) for band in dedup.simhash_bands(simhash)])
-        self.conn.executemany("INSERT INTO paragraph_hashes (hash, article_id) VALUES (?, ?)",
-                            [(h, article_id) for h in _paragraph_hashes(body)])
+    # ------------------------------------------------------------------ retention
+    def apply_retention(self, keep: float, *, batch: int = 500, max_batches: int | None = None) -> int:
+        """Clear the text, HTML and revision texts of articles first seen more than ``keep`` seconds
+        ago, in short transactions; the record, its matches, alerts and dedup index stay (see
+        :mod:`monitor.store_index`). Returns how many articles were cleared."""
+        cutoff = (self.clock() - timedelta(seconds=keep)).astimezone(UTC).isoformat()
+        cleared = batches = 0
+        while max_batches is None or batches < max_batches:
+            with self.write() as db:
+                ids = [r[0] for r in db.execute(
+                    "SELECT id FROM articles WHERE text IS NOT NULL AND first_seen < ? ORDER BY first_seen LIMIT ?",
+                    [cutoff, batch]).fetchall()]
+                if not ids:
+                    break
+                marks = ",".join("?" * len(ids))
+                now = self.now()
+                db.execute(f"UPDATE articles SET text = NULL, html = NULL, text_cleared = ? WHERE id IN ({marks})",
+                           [now, *ids])
+                db.execute(f"UPDATE revisions SET text = NULL, diff = NULL WHERE article_id IN ({marks})", ids)
+            cleared += len(ids)
+            batches += 1
+        if cleared:
+            log.info("retention: cleared the text of %d articles first seen before %s", cleared, cutoff,
+                     extra={"db": self.path})
+        return cleared
 
-    def _find_story(self, body: str, chash: str) -> int | None:
-        """The story an unseen body belongs to: an exact copy, or a near copy found through the
-        SimHash band index or shared paragraphs, confirmed on the bodies themselves."""
-        if not body.strip():
-            return None
-        row = self.one("SELECT story_id FROM articles WHERE content_hash = ? LIMIT 1", [chash])
-        if row:
-            return int(row["story_id"])
-        simhash = dedup.simhash(body)
-        candidates: dict[int, int] = {}
-        for band in dedup.simhash_bands(simhash):
-            for r in self.db.execute("SELECT article_id FROM simhash_bands WHERE band = ? LIMIT ?",
-                                     [band, CANDIDATES_PER_KEY]).fetchall():
-                candidates[r[0]] = candidates.get(r[0], 0) + 1
-        for h in _paragraph_hashes(body):
-            rows = self.db.execute("SELECT article_id FROM paragraph_hashes WHERE hash = ? LIMIT ?",
-                                   [h, PARAGRAPH_COMMON + 1]).fetchall()
-            if len(rows) > PARAGRAPH_COMMON:
-                continue  # boilerplate shared by many articles says nothing
-            for r in rows:
-                candidates[r[0]] = candidates.get(r[0], 0) + 1
-        best: tuple[float, int] | None = None
-        mine = _shingles(body)
-        for article_id in sorted(candidates, key=lambda k: -candidates[k])[:CANDIDATES_PER_KEY]:
-            other = self.one("SELECT story_id, simhash, text FROM articles WHERE id = ?", [article_id])
-            if not other:
-                continue
-            close_hash = dedup.hamming(simhash, other["simhash"] or 0) <= NEAR_DUP_MAX_BITS
-            score = _containment(mine, _shingles(other["text"] or ""))
-            if score >= NEAR_DUP_CONTAINMENT or (close_hash and score >= NEAR_DUP_CONTAINMENT / 2):
-                if best is None or score > best[0]:
-                    best = (score, int(other["story_id"]))
-        return best[1] if best else None
-
-def _paragraph_hashes(body: str) -> list[int]:
-    out = []
-    for para in body.split("\n\n"):
-        norm = dedup.normalise_text(para)
-        if len(norm) >= PARAGRAPH_MIN_CHARS:
-            out.append(int(dedup.content_hash(norm)[:15], 16))  # 60 bits: fits an SQLite INTEGER
-    return list(dict.fromkeys(out))
+    def maybe_apply_retention(self, keep: float | None, *, every: float = 600.0) -> int:
+        """:meth:`apply_retention` at most once per ``every`` seconds in this process, 20 batches at
+        most (the rest waits for the next pass): cheap enough to call after every source run."""
+        if keep is None or time.monotonic() - self._retention_at < every:
+            return 0
+        self._retention_at = time.monotonic()
+        return self.apply_retention(keep, max_batches=20)
 
 
-def _shingles(text: str, size: int = 5) -> set[int]:
-    import re
+def revision_diff(old: dict[str, Any], a: Article, now: str) -> str:
+    """A unified diff of the paragraphs (and a title line when the title changed)."""
+    was = old.get("text")
+    diff = "\n".join(difflib.unified_diff(
+        (was or "").split("\n\n") if was is not None else ["(text cleared by retention)"], a.text.split("\n\n"),
+        fromfile=f"{old['url']} ({old.get('updated') or old['first_seen']})", tofile=f"{old['url']} ({now})",
+        lineterm=""))
+    if old.get("title") != a.title:
+        diff = f"- title: {old.get('title')}\n+ title: {a.title}\n" + diff
+    return diff
 
-    words = re.findall(r"\w+", dedup.normalise_text(text))
-    return {hash(" ".join(words[i:i + size])) for i in range(max(1, len(words) - size + 1))} if words else set()
 
-
-def _containment(a: set[int], b: set[int]) -> float:
-    if not a or not b:
-        return 0.0
-    return len(a & b) / min(len(a), len(b))
+def _hashes(value: str | None) -> list[int]:
+    return [int(x) for x in (value or "").split()]
