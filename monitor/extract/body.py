@@ -117,7 +117,7 @@ def _score(lay: Layout, drops: Drops, kept: _Kept) -> tuple[dict[int, float], di
 
 def _initial(lay: Layout, node: int, size: int) -> float:
     value = TAG_BONUS.get(lay.tags[node], 0.0)
-    kind = lay.kind[node]
+    kind = lay.kind_of(node)
     weight = min(1.0, size / CLASS_BONUS_CHARS)
     if kind & Kind.CONTENT:
         value += CLASS_BONUS * weight
@@ -277,7 +277,7 @@ def _in_meta_block(lay: Layout, b: int, root: int) -> bool:
     """The block sits in a byline or date element below the container."""
     node = b
     while node > root:
-        if lay.kind[node] & (Kind.BYLINE | Kind.DATE) and not lay.kind[node] & Kind.CONTENT:
+        if lay.kind_of(node) & (Kind.BYLINE | Kind.DATE) and not lay.kind_of(node) & Kind.CONTENT:
             return lay.text_len(node) < 300
         node = lay.parent[node]
     return False

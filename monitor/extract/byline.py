@@ -100,7 +100,7 @@ def _visible_byline(lay: Layout, drops: Drops, region: tuple[int, int], site_wor
             i = lay.end[i]
             continue
         size = lay.text_len(i)
-        if 0 < size <= MAX_BYLINE_CHARS and (lay.kind[i] & Kind.BYLINE or lay.nodes[i].mem_id in marked):
+        if 0 < size <= MAX_BYLINE_CHARS and (lay.kind_of(i) & Kind.BYLINE or lay.nodes[i].mem_id in marked):
             names = _names([lay.text(i)])
             if names:
                 return names
@@ -149,7 +149,7 @@ def visible_dates(lay: Layout, drops: Drops, region: tuple[int, int],
             i = lay.end[i]
             continue
         size = lay.text_len(i)
-        if (lay.kind[i] & Kind.DATE or lay.tags[i] == "time") and 0 < size <= 120:
+        if (lay.kind_of(i) & Kind.DATE or lay.tags[i] == "time") and 0 < size <= 120:
             text = lay.text(i)
             when = parse_date(text, tz)
             if when is not None:

@@ -115,7 +115,9 @@ def decide_drops(lay: Layout, banners: list[int] | None = None, boxes: list[int]
             hard[i] = body[i] = True
             continue
         inherited_body = p >= 0 and body[p]
-        tag, flag, kind = lay.tags[i], lay.flag[i], lay.kind[i]
+        tag, flag = lay.tags[i], lay.flag[i]
+        # an element without text changes no text: its class is not even read
+        kind = lay.kind_of(i) if lay.kind[i] and lay.text_len(i) else 0
         drop = False
         caption = False
         if flag & (Flag.SKIP | Flag.HIDDEN) and tag not in WRAPPER_TAGS:

@@ -46,7 +46,7 @@ class Layout:
     nodes: list[LexborNode] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
     parent: list[int] = field(default_factory=list)
-    kind: list[int] = field(default_factory=list)  # vocab.Kind of the element's own class and id
+    kind: list[int] = field(default_factory=list)  # vocab.Kind of class and id; -1: ask kind_of()
     flag: list[int] = field(default_factory=list)  # Flag of the element itself
     block: list[int] = field(default_factory=list)  # nearest block element (itself or an ancestor)
     in_link: list[bool] = field(default_factory=list)
@@ -58,6 +58,7 @@ class Layout:
     cum: list[int] = field(default_factory=list)  # prefix sums of stripped piece lengths
     cum_link: list[int] = field(default_factory=list)  # the same, for text inside links
     buttons: list[tuple[int, str]] = field(default_factory=list)  # (element, value) of inputs
+    names: dict[int, tuple[str, str]] = field(default_factory=dict)  # (class, id) not classified yet
     # what the head (and microdata anywhere) says, gathered on the same walk
     metas: list[dict[str, str | None]] = field(default_factory=list)
     links: list[dict[str, str | None]] = field(default_factory=list)
@@ -83,6 +84,15 @@ class Layout:
         if limit and b - a > limit:
             b = a + limit
         return squash("".join(self.pieces[a:b]))
+
+    def kind_of(self, i: int) -> int:
+        """The vocab.Kind flags of element ``i``'s class and id (classified on first use)."""
+        kind = self.kind[i]
+        if kind < 0:
+            cls, ident = self.names.pop(i)
+            kind = (_kind(cls) if cls else 0) | (_kind(ident) if ident else 0)
+            self.kind[i] = kind
+        return kind
 
     def attr(self, i: int, name: str) -> str | None:
         return self.nodes[i].attributes.get(name)
@@ -170,15 +180,16 @@ def build_layout(root: LexborNode) -> Layout:
             flag = Flag.SKIP if tag in skip_tags else 0
             kind = 0
             if attrs:
-                names = attrs.get("class")
-                if names:
-                    kind = cache_get(names)
-                    if kind is None:
-                        kind = _kind(names)
-                names = attrs.get("id")
-                if names:
-                    k = cache_get(names)
-                    kind |= _kind(names) if k is None else k
+                # classes are classified when first asked for (most never are); cached ones now
+                cls = attrs.get("class")
+                ident = attrs.get("id")
+                if cls:
+                    kind = cache_get(cls, -1)
+                if ident and kind >= 0:
+                    k = cache_get(ident, -1)
+                    kind = kind | k if k >= 0 else -1
+                if kind < 0:
+                    lay.names[i] = (cls or "", ident or "")
                 role = attrs.get("role")
                 if role:
                     role = role.lower()

@@ -59,7 +59,7 @@ def collect_media(lay: Layout, drops: Drops, region: tuple[int, int],
         if drops.hard[i]:
             i = lay.end[i]
             continue
-        tag, flag, kind = lay.tags[i], lay.flag[i], lay.kind[i]
+        tag, flag, kind = lay.tags[i], lay.flag[i], lay.kind_of(i)
         if tag == "img":
             imgs.append(i)
         elif flag & Flag.FIGURE and (value := lay.nodes[i].attributes.get("data-caption")):
@@ -77,7 +77,7 @@ def collect_media(lay: Layout, drops: Drops, region: tuple[int, int],
     for i in imgs:
         attrs = lay.nodes[i].attributes
         src = _image_src(attrs)
-        if not src or _is_pixel(attrs):
+        if not src or _is_pixel(attrs) or _in_boilerplate(lay, i, scope):
             continue
         if url:
             src = urljoin(url, src)
@@ -85,6 +85,18 @@ def collect_media(lay: Layout, drops: Drops, region: tuple[int, int],
         k = by_figure.get(_figure_of(lay, i, scope))
         images.append(Image(src=src, alt=alt, caption=captions[k] if k is not None else ""))
     return captions, images
+
+
+def _in_boilerplate(lay: Layout, i: int, scope: int) -> bool:
+    """An image in an ad slot or a share bar (empty boxes: the text pass never judged them)."""
+    node = lay.parent[i]
+    for _ in range(FIGURE_CLIMB):
+        if node <= scope:
+            return False
+        if lay.kind_of(node) & Kind.STRONG_BOILER:
+            return True
+        node = lay.parent[node]
+    return False
 
 
 def _holds_image(lay: Layout, i: int) -> bool:

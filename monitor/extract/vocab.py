@@ -117,20 +117,26 @@ _CACHE: dict[str, int] = {}
 _CACHE_LIMIT = 50_000
 
 
-_HEADS = frozenset(s[:MIN_STEM] for s in VOCAB.stems)
-_TAILS = frozenset(s[-MIN_STEM:] for s in VOCAB.stems)
+def _index(stems: dict[str, int], cut: slice) -> dict[str, tuple[tuple[str, int], ...]]:
+    out: dict[str, list[tuple[str, int]]] = {}
+    for stem, kind in stems.items():
+        out.setdefault(stem[cut], []).append((stem, kind))
+    return {key: tuple(value) for key, value in out.items()}
+
+
+# stems by their first and by their last MIN_STEM letters: a word is checked against a handful
+_BY_HEAD = _index(VOCAB.stems, slice(None, MIN_STEM))
+_BY_TAIL = _index(VOCAB.stems, slice(-MIN_STEM, None))
 
 
 def _stem_hit(word: str) -> int:
     kind = 0
-    stems = VOCAB.stems
-    n = len(word)
-    if word[:MIN_STEM] in _HEADS:
-        for k in range(MIN_STEM, n):
-            kind |= stems.get(word[:k], 0)
-    if word[-MIN_STEM:] in _TAILS:
-        for k in range(1, n - MIN_STEM + 1):
-            kind |= stems.get(word[k:], 0)
+    for stem, k in _BY_HEAD.get(word[:MIN_STEM], ()):
+        if word.startswith(stem):
+            kind |= k
+    for stem, k in _BY_TAIL.get(word[-MIN_STEM:], ()):
+        if word.endswith(stem):
+            kind |= k
     return kind
 
 
@@ -140,15 +146,18 @@ def _name_kind(name: str) -> int:
         return kind
     words = VOCAB.words
     low = name.lower()
-    tokens = [t for t in _SPLIT.split(low if low == name else _CAMEL.sub("-", name).lower()) if t]
     kind = words.get(low, 0)
-    for token in tokens:
-        kind |= words.get(token, 0)
-        if len(token) > MIN_STEM:
-            kind |= _stem_hit(token)
+    if len(low) > MIN_STEM:
+        kind |= _stem_hit(low)
+    tokens = _SPLIT.split(low if low == name else _CAMEL.sub("-", name).lower())
     if len(tokens) > 1:
+        for token in tokens:
+            kind |= words.get(token, 0)
+            if len(token) > MIN_STEM:
+                kind |= _stem_hit(token)
         joined = "".join(tokens)
-        kind |= words.get(joined, 0) | _stem_hit(joined)
+        if joined != low:
+            kind |= words.get(joined, 0) | _stem_hit(joined)
     if len(_CACHE) > _CACHE_LIMIT:
         _CACHE.clear()
     _CACHE[name] = kind
