@@ -67,6 +67,22 @@ class Monitor:
         finally:
             self.store.close()
 
+    def reconfigure(self, cfg: Config) -> Fetcher | None:
+        """Use a new config (SIGHUP). The fetcher is rebuilt when its settings or the configured
+        hosts changed; the old one is returned for the caller to close once no run uses it."""
+        old, retired = self.cfg, None
+        if cfg.fetch != old.fetch or trusted_hosts(cfg) != trusted_hosts(old):
+            retired = self.fetcher
+            self.fetcher = Fetcher(cfg.fetch, trusted_hosts=trusted_hosts(cfg), transport=self._transport,
+                                   resolver=self._resolver)
+        self.cfg = cfg
+        self.deliverer.cfg = cfg
+        if cfg.alerts.templates != old.alerts.templates:
+            from .alerts import Renderer
+
+            self.deliverer.renderer = Renderer(cfg.alerts.templates)
+        return retired
+
     def pipeline(self, progress: Progress | None = None) -> Pipeline:
         return Pipeline(self.cfg, self.store, self.fetcher, progress=progress)
 

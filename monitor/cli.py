@@ -193,18 +193,28 @@ def fetch(c: Context, sources: tuple[str, ...], progress: bool | None) -> None:
 # ---------------------------------------------------------------------------- run
 @cli.command()
 @common
+@click.option("--listen", metavar="HOST:PORT", envvar="MONITOR_LISTEN", default=None,
+              help="Serve /healthz, /readyz, /metrics and /status here (default: the config's server.listen, "
+                   "else off). Also $MONITOR_LISTEN.")
 @pass_ctx
 @handle_errors
-def run(c: Context) -> None:
+def run(c: Context, listen: str | None) -> None:
     """Run as a daemon: each source on its own schedule, alerts delivered as they fall due.
 
-    SIGTERM or SIGINT stops it cleanly; SIGHUP reloads the config.
+    SIGTERM or SIGINT stops it cleanly within 10 s (exit 0); SIGHUP reloads the config (a bad one is
+    reported and the running one kept).
     """
+    from .config import parse_listen
     from .daemon import Daemon
 
+    if listen:
+        try:
+            parse_listen(listen)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--listen") from None
     path = resolve_config_path(c.config_path)
     cfg = c.config()
-    daemon = Daemon(cfg, config_path=path, db_path=c.db_path(cfg))
+    daemon = Daemon(cfg, config_path=path, db_path=c.db_path(cfg), listen=listen or None)
     sys.exit(asyncio.run(daemon.serve()))
 
 

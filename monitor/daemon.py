@@ -1,182 +1,481 @@
 """``monitor run``: the long-running service.
 
-APScheduler 3 (AsyncIOScheduler) runs each source on its own interval or cron schedule, with jitter,
-coalescing, one instance at a time and a misfire grace of one interval; the first run after a
-start is placed from the source's last run in the database, so a restart neither refetches
-everything at once nor skips what fell due while it was down. Alerts are delivered as they fall
-due. SIGTERM/SIGINT stop it in a known order within 10 seconds; SIGHUP reloads the config.
+APScheduler 3 (AsyncIOScheduler, UTC) runs each source on its interval (``every``) or crontab
+(``cron`` in its ``timezone``), with jitter, coalescing, one instance at a time and a misfire
+grace of one interval. The first run after a start is placed from the source's last run in the
+database: a source that fell due while the daemon was down runs once, soon; one that did not waits
+for its time. A failing source backs off (``every`` x 2^failures, at most ``backoff_max``) and
+returns to its interval on its first success; a source that fails ``alert_after_failures`` runs in
+a row, or yields no new article for longer than ``expect_every``, raises one operator alert to
+``ops_channels``, and one more when it recovers.
+
+Alerts are delivered as they fall due. SIGTERM/SIGINT stop it in a known order within 10 seconds:
+no new runs, runs in hand cancelled (they run again next time), due alerts delivered while time
+remains (the rest stay pending in the outbox), the database closed, exit 0. SIGHUP reloads the
+config; a bad one is reported and the running one kept. With ``server.listen`` (or ``--listen``)
+an HTTP endpoint serves /healthz, /readyz, /metrics and /status (:mod:`monitor.health`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import signal
+import socket
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from .alerts import DeliveryReport
 from .app import Monitor
-from .config import Config, SourceConfig, load_config
-from .errors import MonitorError
+from .config import Config, SourceConfig, load_config, parse_listen
+from .errors import ConfigError, MonitorError, StoreError
+from .fetch import Fetcher
+from .health import DaemonState, HealthApp, HealthServer
+from .logs import config_secrets, register_secrets
+from .metrics import DatabaseCollector, Metrics
+from .models import SourceReport
 from .pipeline import Pipeline
-from .store import Clock, utcnow
+from .store import Clock, Store, utcnow
+from .units import format_duration
 
-__all__ = ["Daemon", "first_run_time"]
+__all__ = ["Daemon", "backoff_interval", "broken_reason", "first_run_time"]
 
 log = logging.getLogger(__name__)
 
 STOP_BUDGET = 10.0  # seconds from the signal to the exit
+STOP_MARGIN = 1.5  # kept back for closing the database and the endpoint
 DELIVERY_TICK = 1.0
-JITTER_SHARE = 0.1  # of the interval, at most 60 s
+HEARTBEAT = 1.0
+JITTER_SHARE = 0.1  # of the interval, at most MAX_JITTER
+MAX_JITTER = 60.0
+
+
+def jitter_spread(every: float) -> float:
+    return min(MAX_JITTER, every * JITTER_SHARE)
+
+
+def _parse(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 def first_run_time(source: SourceConfig, last_attempt: str | None, now: datetime,
-                   rng: random.Random | None = None) -> datetime:
-    """When a source should first run after a start: one interval after its last run, or now if
-    that time has passed (once, however many intervals were missed), or soon if it never ran."""
-    spread = min(60.0, source.every * JITTER_SHARE)
-    jitter = timedelta(seconds=(rng or random).uniform(0, spread))
-    if not last_attempt:
+                   rng: random.Random | None = None, backoff_until: str | None = None) -> datetime | None:
+    """When a source should first run after a start or a reload: one interval after its last run
+    (or when its backoff ends), or now plus a little jitter if that time has passed (once, however
+    many runs were missed), or now if it never ran. Crontab sources run now only if a fire time
+    passed since their last run; otherwise (None) the crontab decides."""
+    jitter = timedelta(seconds=(rng or random).uniform(0, jitter_spread(source.every)))
+    last, until = _parse(last_attempt), _parse(backoff_until)
+    if source.cron:
+        if last is None:
+            return None
+        missed = CronTrigger.from_crontab(source.cron, timezone=source.timezone).get_next_fire_time(None, last)
+        due = missed if missed is not None and missed <= now else None
+        if until is not None and until > now:
+            return until
+        return now + jitter if due else None
+    if last is None:
         return now + jitter
-    due = datetime.fromisoformat(last_attempt) + timedelta(seconds=source.every)
-    return max(due, now) + (jitter if due <= now else timedelta())
+    due = last + timedelta(seconds=source.every)
+    if until is not None:
+        due = max(due, until)
+    return now + jitter if due <= now else due
+
+
+def backoff_interval(every: float, failures: int, cap: float) -> float:
+    """The interval of a source that failed ``failures`` runs in a row: every x 2^failures, at most
+    ``cap`` (and never less than ``every``)."""
+    if failures <= 0:
+        return every
+    return max(every, min(every * 2.0 ** min(failures, 40), cap))
+
+
+def broken_reason(source: SourceConfig, state: Mapping[str, Any], now: datetime,
+                  watched_since: str | None) -> str | None:
+    """Why a source counts as broken, or None: it failed ``alert_after_failures`` runs in a row, or
+    no new article came for longer than ``expect_every`` (the site changed, answers with empty pages
+    or a consent wall). ``watched_since`` (its first fetch) counts when it never had an article."""
+    failures = int(state.get("consecutive_failures") or 0)
+    if failures >= source.alert_after_failures:
+        since = (state.get("failing_since") or "")[:19].replace("T", " ")
+        return f"failed {failures} runs in a row (since {since} UTC): {state.get('last_error') or 'unknown error'}"
+    if source.expect_every:
+        ref = _parse(state.get("last_new")) or _parse(watched_since)
+        if ref is not None:
+            age = (now - ref).total_seconds()
+            if age > source.expect_every:
+                what = "no new article" if state.get("last_new") else "no article yet"
+                return (f"{what} for {format_duration(age)} (expected one every "
+                        f"{format_duration(source.expect_every)})")
+    return None
 
 
 class Daemon:
+    """``await Daemon(cfg, config_path=...).serve()`` returns the exit code once stopped."""
+
     def __init__(self, cfg: Config, *, config_path: str | None = None, db_path: str | None = None,
-                 clock: Clock = utcnow) -> None:
+                 clock: Clock = utcnow, listen: str | None = None, handle_signals: bool = True) -> None:
         self.cfg = cfg
         self.config_path = config_path
         self.db_path = db_path
         self.clock = clock
+        self.listen = listen if listen is not None else cfg.server.listen
+        self.handle_signals = handle_signals
         self.stop_event = asyncio.Event()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.state = DaemonState(started=clock())
+        self.metrics = Metrics()
         self.monitor: Monitor | None = None
         self.pipeline: Pipeline | None = None
         self.scheduler: AsyncIOScheduler | None = None
-        self._delivering = asyncio.Lock()
+        self.server: HealthServer | None = None
+        self._collector: DatabaseCollector | None = None
+        self._tasks: dict[asyncio.Task[Any], Pipeline] = {}
+        self._retired: list[Fetcher] = []
+        self._background: set[asyncio.Task[Any]] = set()
+        register_secrets(config_secrets(cfg))
+
+    @property
+    def store(self) -> Store:
+        assert self.monitor is not None
+        return self.monitor.store
 
     # ------------------------------------------------------------------ lifecycle
     async def serve(self) -> int:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.request_stop, sig.name)
-        if hasattr(signal, "SIGHUP"):
-            loop.add_signal_handler(signal.SIGHUP, self.request_reload)
-        async with Monitor(self.cfg, db_path=self.db_path, clock=self.clock) as mon:
-            self.monitor = mon
-            self.pipeline = mon.pipeline()
-            self.scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
-            self._schedule_all()
-            self.scheduler.start()
-            log.info("monitor started: %d sources, %d topics, %d channels", len(self.cfg.sources),
-                     len(self.cfg.topics), len(self.cfg.channels))
-            delivery = asyncio.create_task(self._delivery_loop())
-            await self.stop_event.wait()
-            started = loop.time()
-            log.info("stopping: no new runs; finishing the article in hand")
-            self.scheduler.shutdown(wait=False)
-            self.pipeline.stopping.set()
-            await self._drain(budget=STOP_BUDGET * 0.4)
-            delivery.cancel()
-            left = STOP_BUDGET - 1.5 - (loop.time() - started)
-            if left > 0:
-                try:
-                    await asyncio.wait_for(mon.deliverer.deliver_due(), left)
-                except TimeoutError:
-                    log.warning("stopped delivering: out of time; what is pending stays in the outbox")
-            log.info("monitor stopped")
+        signals = self._install_signals(loop)
+        try:
+            async with Monitor(self.cfg, db_path=self.db_path, clock=self.clock) as mon:
+                self.monitor = mon
+                self._set_pipeline()
+                self._record_start()
+                if self.listen:
+                    self._start_server(mon.db_path)
+                self.scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
+                self._schedule_all()
+                self.scheduler.start()
+                self.state.jobs = self._jobs
+                self.state.scheduler_running = True
+                self.metrics.up.set(1)
+                log.info("monitor started: %d sources, %d topics, %d channels%s", len(self.cfg.sources),
+                         len(self.cfg.topics), len(self.cfg.channels),
+                         f"; status on {self.server.url}/status" if self.server else "")
+                workers = [loop.create_task(self._delivery_loop()), loop.create_task(self._heartbeat())]
+                await self.stop_event.wait()
+                await self._stop(loop, workers)
+        finally:
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+            if self.server is not None:
+                self.server.stop()
+            if self._collector is not None:
+                self._collector.close()
+        log.info("monitor stopped")
         return 0
 
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> list[int]:
+        if not self.handle_signals:
+            return []
+        wanted = [(signal.SIGTERM, lambda: self.request_stop("SIGTERM")),
+                  (signal.SIGINT, lambda: self.request_stop("SIGINT"))]
+        if hasattr(signal, "SIGHUP"):
+            wanted.append((signal.SIGHUP, self.request_reload))
+        done: list[int] = []
+        for sig, handler in wanted:
+            try:
+                loop.add_signal_handler(sig, handler)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals here
+                continue
+            done.append(sig)
+        return done
+
+    def _start_server(self, db_path: str) -> None:
+        assert self.listen is not None
+        host, port = parse_listen(self.listen)
+        collector = DatabaseCollector(lambda: Store.open(db_path, migrate=False, busy_timeout=2.0))
+        self.metrics.registry.register(collector)
+        app = HealthApp(db_path=db_path, state=self.state, registry=self.metrics.registry,
+                        max_alert_age=self.cfg.server.max_alert_age, clock=self.clock)
+        self.server = HealthServer(app, host, port).start()
+        self._collector = collector
+
+    def _record_start(self) -> None:
+        with self.store.write() as db:
+            db.execute("INSERT INTO daemon (id, pid, host, started) VALUES (1, ?, ?, ?) ON CONFLICT(id) DO UPDATE "
+                       "SET pid = excluded.pid, host = excluded.host, started = excluded.started",
+                       [os.getpid(), socket.gethostname(), self.store.now()])
+
+    async def _stop(self, loop: asyncio.AbstractEventLoop, workers: list[asyncio.Task[Any]]) -> None:
+        started = loop.time()
+        self.state.stopping = True
+        self.state.scheduler_running = False
+        self.metrics.up.set(0)
+        log.info("stopping: no new runs; %d in hand are cancelled (they run again next time)", len(self._tasks))
+        for pipe in {*self._tasks.values(), *([self.pipeline] if self.pipeline else [])}:
+            pipe.stopping.set()
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)  # this cancels the runs it started
+        await self._cancel_runs()
+        for task in workers:
+            task.cancel()
+        await asyncio.wait(workers, timeout=1.0)
+        left = STOP_BUDGET - STOP_MARGIN - (loop.time() - started)
+        assert self.monitor is not None
+        if left > 0:
+            try:
+                report = await asyncio.wait_for(self.monitor.deliverer.deliver_due(), left)
+                self._observe_delivery(report)
+            except TimeoutError:
+                log.warning("stopped delivering: out of time; what is pending stays in the outbox")
+            except (MonitorError, OSError) as exc:
+                log.error("last delivery pass failed: %s; what is pending stays in the outbox", exc)
+        for fetcher in self._retired:
+            await fetcher.aclose()
+        pending = self.store.one("SELECT count(*) AS n FROM alerts WHERE status = 'pending'")
+        log.info("closing: %d alerts pending in the outbox", pending["n"] if pending else 0)
+
     def request_stop(self, why: str = "request") -> None:
+        if self.stop_event.is_set():
+            log.warning("received %s again: cancelling what is still running", why)
+            for task in list(self._tasks):
+                task.cancel()
+            return
         log.info("received %s", why)
         self.stop_event.set()
 
     def request_reload(self) -> None:
-        asyncio.get_running_loop().create_task(self.reload())
-
-    async def reload(self) -> None:
-        """Read the config again; a bad one is reported and the old one keeps running."""
-        if not self.config_path or self.monitor is None or self.scheduler is None:
+        if self.stop_event.is_set():
             return
+        task = asyncio.get_running_loop().create_task(self.reload())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def reload(self) -> bool:
+        """Read the config again and apply it; a bad one is reported and the old one keeps running."""
+        if not self.config_path or self.monitor is None or self.scheduler is None:
+            return False
         try:
             cfg = load_config(self.config_path)
         except MonitorError as exc:
             log.error("config reload failed, keeping the running config: %s", exc)
-            return
+            self.metrics.reloads.labels("failed").inc()
+            return False
+        old = self.cfg
+        register_secrets(config_secrets(cfg))
+        if not self.db_path and cfg.database_path != old.database_path:
+            log.warning("the database changed to %s: that takes a restart; still using %s", cfg.database_path,
+                        self.monitor.db_path)
+        if cfg.server != old.server and self.listen == old.server.listen:
+            log.warning("server settings changed: that takes a restart")
+        retired = self.monitor.reconfigure(cfg)
+        if retired is not None:
+            self._retired.append(retired)
         self.cfg = cfg
-        self.monitor.cfg = cfg
-        self.monitor.deliverer.cfg = cfg
-        self.pipeline = self.monitor.pipeline()
-        for job in self.scheduler.get_jobs():
-            job.remove()
+        self._set_pipeline()
         self._schedule_all()
-        log.info("config reloaded: %d sources, %d topics", len(cfg.sources), len(cfg.topics))
+        self.metrics.reloads.labels("ok").inc()
+        log.info("config reloaded: %d sources, %d topics, %d channels", len(cfg.sources), len(cfg.topics),
+                 len(cfg.channels))
+        return True
 
-    async def _drain(self, budget: float) -> None:
-        if not self._tasks:
-            return
-        done, pending = await asyncio.wait(self._tasks, timeout=budget)
-        for task in pending:
-            task.cancel()  # requests in flight run again next time
-        if pending:
-            await asyncio.wait(pending, timeout=1.0)
+    async def _cancel_runs(self) -> None:
+        """Cancel the runs in hand (what they stored is stored: every write is one transaction) and
+        give them a second to unwind."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=1.0)
 
-    # ------------------------------------------------------------------ jobs
+    def _set_pipeline(self) -> None:
+        assert self.monitor is not None
+        self.pipeline = self.monitor.pipeline()
+        self.pipeline.observer = self.metrics
+
+    # ------------------------------------------------------------------ the schedule
+    def _jobs(self) -> list[tuple[str, datetime | None]]:
+        if self.scheduler is None:
+            return []
+        return [(job.name, job.next_run_time) for job in self.scheduler.get_jobs()]
+
     def _schedule_all(self) -> None:
         assert self.scheduler is not None and self.monitor is not None
         now = self.clock()
+        wanted = {s.name for s in self.cfg.sources if s.enabled}
+        for job in self.scheduler.get_jobs():
+            if job.name not in wanted:
+                job.remove()
         for source in self.cfg.sources:
             if not source.enabled:
                 continue
-            state = self.monitor.store.source_state(source.name)
+            state = self.store.source_state(source.name) or {}
             trigger: IntervalTrigger | CronTrigger
             if source.cron:
                 trigger = CronTrigger.from_crontab(source.cron, timezone=source.timezone)
-                trigger.jitter = int(min(60.0, source.every * JITTER_SHARE))
-                first = None
+                trigger.jitter = int(jitter_spread(source.every)) or None
             else:
                 trigger = IntervalTrigger(seconds=source.every, timezone=UTC,
-                                          jitter=int(min(60.0, source.every * JITTER_SHARE)) or None)
-                first = first_run_time(source, state["last_attempt"] if state else None, now)
+                                          jitter=int(jitter_spread(source.every)) or None)
+            first = first_run_time(source, state.get("last_attempt"), now, backoff_until=state.get("backoff_until"))
+            options: dict[str, Any] = {"next_run_time": first} if first is not None else {}
             self.scheduler.add_job(self._run_source, trigger, args=[source.name], id=f"source:{source.name}",
                                    name=source.name, coalesce=True, max_instances=1,
-                                   misfire_grace_time=max(1, int(source.every)), next_run_time=first,
-                                   replace_existing=True)
+                                   misfire_grace_time=max(1, int(self._period(source))), replace_existing=True,
+                                   **options)
+        self.metrics.scheduled.set(len(wanted))
 
+    def _period(self, source: SourceConfig) -> float:
+        """The source's normal interval: ``every``, or the gap between two crontab fire times."""
+        if not source.cron:
+            return source.every
+        trigger = CronTrigger.from_crontab(source.cron, timezone=source.timezone)
+        first = trigger.get_next_fire_time(None, self.clock())
+        second = trigger.get_next_fire_time(first, first + timedelta(microseconds=1)) if first else None
+        return (second - first).total_seconds() if first and second else source.every
+
+    # ------------------------------------------------------------------ one run
     async def _run_source(self, name: str) -> None:
         task = asyncio.current_task()
-        if task is None or self.stop_event.is_set() or self.pipeline is None:
+        pipeline = self.pipeline
+        if task is None or self.stop_event.is_set() or pipeline is None:
             return
-        self._tasks.add(task)
         try:
             source = self.cfg.source(name)
-            report = await self.pipeline.run_source(source)
-            log.info("run done: %d links, %d new, %d updated, %d failed%s", report.links, report.new,
-                     report.updated, report.failed, f" ({report.error})" if report.error else "",
-                     extra={"source": name})
+        except ConfigError:
+            return  # removed by a reload since the job fired
+        loop = asyncio.get_running_loop()
+        self._tasks[task] = pipeline
+        self.state.running.add(name)
+        self.metrics.in_progress.inc()
+        started, t0 = self.clock(), loop.time()
+        ctx = {"source": name, "url": source.url}
+        try:
+            report = await pipeline.run_source(source)
+            self.metrics.run_done(report, loop.time() - t0)
+            log.info("run done: %d links, %d new, %d updated, %d unchanged, %d failed%s", report.links, report.new,
+                     report.updated, report.unchanged, report.failed,
+                     f" ({report.error})" if report.error else "", extra=ctx)
+            self._after_run(source, report, started)
         except asyncio.CancelledError:
-            log.info("run cancelled by shutdown", extra={"source": name})
+            self.metrics.runs.labels(name, "cancelled").inc()
+            log.info("run cancelled by shutdown; it runs again next time", extra=ctx)
+            try:
+                self.store.forget_validators(name, started.astimezone(UTC).isoformat())
+            except StoreError as exc:
+                log.warning("could not reset the listing's validators: %s", exc, extra=ctx)
         except Exception:  # noqa: BLE001 - the daemon outlives any one run; the log keeps the trace
-            log.exception("run crashed", extra={"source": name})
+            self.metrics.runs.labels(name, "crashed").inc()
+            log.exception("run crashed", extra=ctx)
         finally:
-            self._tasks.discard(task)
+            self._tasks.pop(task, None)
+            self.state.running.discard(name)
+            self.metrics.in_progress.dec()
+
+    def _after_run(self, source: SourceConfig, report: SourceReport, started: datetime) -> None:
+        """Back off or recover, then raise or clear the operator alert."""
+        state = self.store.source_state(source.name) or {}
+        failures = int(state.get("consecutive_failures") or 0)
+        period = self._period(source)
+        interval = backoff_interval(period, failures, source.backoff_max)
+        ctx = {"source": source.name, "url": source.url}
+        until: datetime | None = None
+        next_run: datetime | None = None
+        job = self.scheduler.get_job(f"source:{source.name}") if self.scheduler else None
+        if failures and job is not None and self.scheduler is not None:
+            next_run = until = started + timedelta(seconds=interval)
+            try:
+                self.scheduler.modify_job(job.id, next_run_time=next_run)
+            except JobLookupError:
+                pass
+            log.warning("failing (%d in a row): next run in %s", failures,
+                        format_duration(max(0.0, (next_run - self.clock()).total_seconds())), extra=ctx)
+        elif job is not None:
+            next_run = job.next_run_time
+        if not failures and (state.get("interval") or period) > period:
+            log.info("recovered: back to every %s", format_duration(period), extra=ctx)
+        self.store.record_schedule(source.name, interval=interval, backoff_until=until, next_due=next_run)
+        self._check_ops(source, report, state)
+
+    def _check_ops(self, source: SourceConfig, report: SourceReport, state: Mapping[str, Any]) -> None:
+        now = self.clock()
+        reason = broken_reason(source, state, now, self.store.first_fetch(source.name))
+        ctx = {"source": source.name, "url": source.url}
+        if reason and not state.get("ops_alert"):
+            detail = self._evidence(source, state, report)
+            subject = f"source {source.name} is broken"
+            text = (f"{source.name} ({source.url}): {reason}.{detail}\nmonitor keeps trying it; you get one more "
+                    f"message when it recovers.")
+            self._ops_alert(source, reason, subject, text, "broken", {"reason": reason})
+            log.error("SOURCE BROKEN: %s", reason, extra=ctx)
+        elif not reason and state.get("ops_alert"):
+            since = _parse(state.get("ops_alert_since"))
+            took = f" after {format_duration((now - since).total_seconds())}" if since else ""
+            subject = f"source {source.name} recovered"
+            text = (f"{source.name} ({source.url}) works again{took}: {report.new} new article(s) in its last run. "
+                    f"It was: {state['ops_alert']}.")
+            self._ops_alert(source, None, subject, text, "recovered",
+                            {"was": state["ops_alert"], "broken_since": state.get("ops_alert_since")})
+            log.warning("source recovered%s (was: %s)", took, state["ops_alert"], extra=ctx)
+
+    def _evidence(self, source: SourceConfig, state: Mapping[str, Any], report: SourceReport) -> str:
+        since = state.get("last_new") or state.get("failing_since") or self.store.first_fetch(source.name)
+        out = ""
+        if since:
+            outcomes = self.store.recent_outcomes(source.name, since)
+            if outcomes:
+                out += " Fetches since then: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())) + "."
+        if report.errors:
+            out += " Last run: " + "; ".join(report.errors[:3]) + (" ..." if len(report.errors) > 3 else "")
+        return out
+
+    def _ops_alert(self, source: SourceConfig, reason: str | None, subject: str, text: str, event: str,
+                   details: dict[str, Any]) -> None:
+        """Open or close the source's operator alert and queue the message to every ops channel, in one
+        transaction (type ``source.broken`` / ``source.recovered`` in the webhook)."""
+        from .alerts.queue import queue_ops_alert
+
+        now = self.store.now()
+        details = {"source": source.name, "url": source.url, **details}
+        with self.store.write() as db:
+            self.store.set_ops_alert(source.name, reason)
+            for channel in self.cfg.ops_channels:
+                queue_ops_alert(db, channel, subject, text, now, kind=f"source.{event}", details=details)
+        self.metrics.ops_alerts.labels(source.name, event).inc()
+
+    # ------------------------------------------------------------------ background
+    async def _heartbeat(self) -> None:
+        while True:
+            self.state.beat()
+            await asyncio.sleep(HEARTBEAT)
 
     async def _delivery_loop(self) -> None:
         assert self.monitor is not None
         while not self.stop_event.is_set():
             try:
-                await self.monitor.deliverer.deliver_due()
+                self._observe_delivery(await self.monitor.deliverer.deliver_due())
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - delivery goes on at the next tick; the log keeps the trace
                 log.exception("delivery pass failed")
             try:
                 await asyncio.wait_for(self.stop_event.wait(), DELIVERY_TICK)
             except TimeoutError:
                 pass
+
+    def _observe_delivery(self, report: DeliveryReport) -> None:
+        latencies: list[float] = []
+        if report.sent_ids:
+            marks = ",".join("?" * len(report.sent_ids))
+            for row in self.store.query(f"SELECT created, sent_at FROM alerts WHERE id IN ({marks})",
+                                        list(report.sent_ids)):
+                if row["created"] and row["sent_at"]:
+                    latencies.append((datetime.fromisoformat(row["sent_at"])
+                                      - datetime.fromisoformat(row["created"])).total_seconds())
+        self.metrics.delivery_done(report, latencies)

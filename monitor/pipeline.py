@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
 from .config import Config, SourceConfig
 from .discover import detect_kind, discover
@@ -18,7 +19,7 @@ from .models import Article, Link, Page, SourceReport
 from .store import Store
 from .topics import Document, TopicMatcher, compile_topics
 
-__all__ = ["Pipeline", "trusted_hosts"]
+__all__ = ["Observer", "Pipeline", "trusted_hosts"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,13 @@ def trusted_hosts(cfg: Config) -> set[str]:
         if host:
             hosts.add(host.lower())
     return hosts
+
+
+class Observer(Protocol):
+    """Told of each fetch and of the topics a new or edited article matched (the daemon's metrics)."""
+
+    def fetched(self, source: str, outcome: str, seconds: float) -> None: ...
+    def matched(self, source: str, topics: Sequence[str]) -> None: ...
 
 
 @dataclass
@@ -56,6 +64,7 @@ class Pipeline:
         self.routes = {t.name: cfg.topic_channels(t) for t in cfg.topics}
         self.progress = progress
         self.on_links: Callable[[str, int], None] | None = None
+        self.observer: Observer | None = None
         self.stopping = asyncio.Event()
 
     async def run(self, sources: Sequence[SourceConfig]) -> list[SourceReport]:
@@ -156,9 +165,13 @@ class Pipeline:
         except FetchError as exc:
             self.store.record_fetch(source=source.name, url=url, outcome=exc.outcome, status=exc.status,
                                     error=str(exc), elapsed=loop.time() - started)
+            if self.observer:
+                self.observer.fetched(source.name, exc.outcome, loop.time() - started)
             raise
         self.store.record_fetch(source=source.name, url=url, outcome=page.outcome, status=page.status,
                                 elapsed=loop.time() - started, etag=page.etag, last_modified=page.last_modified)
+        if self.observer:
+            self.observer.fetched(source.name, page.outcome, loop.time() - started)
         return page
 
     # ------------------------------------------------------------------ one article
@@ -179,6 +192,8 @@ class Pipeline:
             result = self.store.save_article(
                 source=source.name, article=article, fetched_url=link.url, matches=matches, routes=self.routes,
                 html=page.body if self.cfg.store_html else None, final_url=page.final_url)
+            if self.observer and matches and result.status in ("new", "updated"):
+                self.observer.matched(source.name, [m.topic for m in matches])
             if result.status == "new":
                 log.info("new article: %s%s", article.title,
                          f" (matches {', '.join(m.topic for m in matches)})" if matches else "",
