@@ -30,7 +30,6 @@ CLASS_BONUS = 25.0
 CLASS_BONUS_CHARS = 500  # the class bonus counts in full for a container with this much text
 MIN_BLOCK_CHARS = 25
 SIBLING_MAX_LINKS = 0.25  # a sibling this full of links is a teaser list, not more of the article
-_COMMAS = re.compile(r"[,，、،;]")
 _SENTENCE_END = re.compile(r"[.!?。！？…\"'”’»)]\s*$")
 
 
@@ -50,43 +49,28 @@ class _Block:
 
 
 class _Kept:
-    """Per block: kept characters, link characters and commas; prefix sums of kept text."""
+    """The blocks that survive the drops (with their own text, links and commas), and the kept
+    size of any subtree: its text minus the dropped subtrees inside it, in O(log n)."""
 
-    __slots__ = ("blocks", "chars", "links")
+    __slots__ = ("blocks", "chars", "links", "roots")
 
     def __init__(self, lay: Layout, drops: Drops) -> None:
-        blocks: dict[int, _Block] = {}
-        cum, cum_link, owner, block, dropped = lay.cum, lay.cum_link, lay.owner, lay.block, drops.body
-        pieces = lay.pieces
-        chars = [0] * (len(pieces) + 1)
-        links = [0] * (len(pieces) + 1)
-        kc = kl = 0
-        for k in range(len(pieces)):
-            o = owner[k]
-            n = cum[k + 1] - cum[k]
-            if n and not dropped[o]:
-                b = block[o]
-                s = blocks.get(b)
-                if s is None:
-                    s = blocks[b] = _Block()
-                ln = cum_link[k + 1] - cum_link[k]
-                s.chars += n
-                s.links += ln
-                kc += n
-                kl += ln
-                piece = pieces[k]
-                if "," in piece or not piece.isascii():
-                    s.commas += len(_COMMAS.findall(piece))
-            chars[k + 1] = kc
-            links[k + 1] = kl
-        self.blocks = blocks
-        self.chars = chars
-        self.links = links
+        dropped = drops.body
+        chars, links, commas = lay.block_chars, lay.block_links, lay.block_commas
+        self.blocks = {b: _Block(n, links[b], commas[b]) for b, n in enumerate(chars) if n and not dropped[b]}
+        self.roots = drops.roots
+        self.chars = [0]
+        self.links = [0]
+        for r in self.roots:
+            self.chars.append(self.chars[-1] + lay.text_len(r))
+            self.links.append(self.links[-1] + lay.link_len(r))
 
     def size(self, lay: Layout, node: int) -> tuple[int, int]:
         """(kept characters, kept link characters) under ``node``."""
-        a, b = lay.seq[node], lay.seq_end(node)
-        return self.chars[b] - self.chars[a], self.links[b] - self.links[a]
+        a = bisect_left(self.roots, node)
+        b = bisect_left(self.roots, lay.end[node], a)
+        return (lay.text_len(node) - (self.chars[b] - self.chars[a]),
+                lay.link_len(node) - (self.links[b] - self.links[a]))
 
 
 def _score(lay: Layout, drops: Drops, kept: _Kept) -> tuple[dict[int, float], dict[int, float]]:

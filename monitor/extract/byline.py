@@ -100,7 +100,8 @@ def _visible_byline(lay: Layout, drops: Drops, region: tuple[int, int], site_wor
             i = lay.end[i]
             continue
         size = lay.text_len(i)
-        if 0 < size <= MAX_BYLINE_CHARS and (lay.kind_of(i) & Kind.BYLINE or lay.nodes[i].mem_id in marked):
+        if 0 < size <= MAX_BYLINE_CHARS and (
+                (lay.kind[i] and lay.kind_of(i) & Kind.BYLINE) or (marked and lay.nodes[i].mem_id in marked)):
             names = _names([lay.text(i)])
             if names:
                 return names
@@ -149,7 +150,7 @@ def visible_dates(lay: Layout, drops: Drops, region: tuple[int, int],
             i = lay.end[i]
             continue
         size = lay.text_len(i)
-        if (lay.kind_of(i) & Kind.DATE or lay.tags[i] == "time") and 0 < size <= 120:
+        if 0 < size <= 120 and (lay.tags[i] == "time" or (lay.kind[i] and lay.kind_of(i) & Kind.DATE)):
             text = lay.text(i)
             when = parse_date(text, tz)
             if when is not None:

@@ -29,12 +29,14 @@ class Drops:
     """Per element: ``hard`` (never read: furniture, hidden, boilerplate, consent) and ``body``
     (``hard`` or a caption, which belongs in the captions list and never in the text)."""
 
-    __slots__ = ("body", "consent", "hard")
+    __slots__ = ("body", "consent", "hard", "roots")
 
-    def __init__(self, hard: list[bool], body: list[bool], consent: list[int]) -> None:
+    def __init__(self, hard: list[bool], body: list[bool], consent: list[int], parent: list[int]) -> None:
         self.hard = hard
         self.body = body
         self.consent = consent
+        # the outermost dropped elements (for body text), in document order
+        self.roots = [i for i, drop in enumerate(body) if drop and (parent[i] < 0 or not body[parent[i]])]
 
 
 def find_consent_banners(lay: Layout) -> list[int]:
@@ -116,8 +118,9 @@ def decide_drops(lay: Layout, banners: list[int] | None = None, boxes: list[int]
             continue
         inherited_body = p >= 0 and body[p]
         tag, flag = lay.tags[i], lay.flag[i]
-        # an element without text changes no text: its class is not even read
-        kind = lay.kind_of(i) if lay.kind[i] and lay.text_len(i) else 0
+        # an element without text changes no text: its class is not even read; nor is a link's
+        # (links are judged by the blocks around them)
+        kind = lay.kind_of(i) if lay.kind[i] and tag != "a" and lay.text_len(i) else 0
         drop = False
         caption = False
         if flag & (Flag.SKIP | Flag.HIDDEN) and tag not in WRAPPER_TAGS:
@@ -138,7 +141,7 @@ def decide_drops(lay: Layout, banners: list[int] | None = None, boxes: list[int]
                 consent.append(i)
             for j in range(i, lay.end[i]):
                 hard[j] = body[j] = True
-    return Drops(hard, body, consent)
+    return Drops(hard, body, consent, lay.parent)
 
 
 def _by_class(lay: Layout, i: int, kind: int, page_text: int) -> tuple[bool, bool]:

@@ -25,6 +25,7 @@ def squash(text: str) -> str:
     """Runs of ASCII white space -> one space, ends trimmed. No-break spaces are text: kept."""
     return " ".join(filter(None, text.translate(_ASCII_SPACE).split(" ")))
 
+_COMMAS = re.compile(r"[,，、،;]")
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _CLICKABLE_INPUTS = frozenset({"button", "submit"})
 
@@ -51,6 +52,9 @@ class Layout:
     block: list[int] = field(default_factory=list)  # nearest block element (itself or an ancestor)
     in_link: list[bool] = field(default_factory=list)
     nested: list[bool] = field(default_factory=list)  # a block element with a block element inside
+    block_chars: list[int] = field(default_factory=list)  # per block: its own text (not inner blocks')
+    block_links: list[int] = field(default_factory=list)  # ... of which inside links
+    block_commas: list[int] = field(default_factory=list)  # ... commas in it (sentence signal)
     end: list[int] = field(default_factory=list)  # one past the last element of the subtree
     seq: list[int] = field(default_factory=list)  # first text piece at or after the element
     pieces: list[str] = field(default_factory=list)  # text nodes in document order; "\n" for <br>
@@ -138,6 +142,7 @@ def build_layout(root: LexborNode) -> Layout:
     lay = Layout()
     nodes, tags, parent, kinds, flags = lay.nodes, lay.tags, lay.parent, lay.kind, lay.flag
     blocks, in_link, seq, nested = lay.block, lay.in_link, lay.seq, lay.nested
+    bchars, blinks, bcommas = lay.block_chars, lay.block_links, lay.block_commas
     pieces, owner = lay.pieces, lay.owner
     lens: list[int] = []
     link_lens: list[int] = []
@@ -163,7 +168,17 @@ def build_layout(root: LexborNode) -> Layout:
                 pieces.append(text if n else " ")
                 owner.append(p)
                 lens.append(n)
-                link_lens.append(n if p_link else 0)
+                if n:
+                    bchars[p_block] += n
+                    if p_link:
+                        link_lens.append(n)
+                        blinks[p_block] += n
+                    else:
+                        link_lens.append(0)
+                    if "," in text or not text.isascii():
+                        bcommas[p_block] += len(_COMMAS.findall(text))
+                else:
+                    link_lens.append(0)
                 continue
             if tag[0] in "-!":
                 continue
@@ -215,6 +230,9 @@ def build_layout(root: LexborNode) -> Layout:
             end.append(0)
             link = p_link or bool(flag & Flag.LINK)
             nested.append(False)
+            bchars.append(0)
+            blinks.append(0)
+            bcommas.append(0)
             if tag in block_tags or p < 0:
                 block = i
                 if p_block >= 0 and tag != "br":

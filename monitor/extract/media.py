@@ -59,7 +59,8 @@ def collect_media(lay: Layout, drops: Drops, region: tuple[int, int],
         if drops.hard[i]:
             i = lay.end[i]
             continue
-        tag, flag, kind = lay.tags[i], lay.flag[i], lay.kind_of(i)
+        tag, flag = lay.tags[i], lay.flag[i]
+        kind = lay.kind_of(i) if lay.kind[i] and i >= skip_until and lay.text_len(i) else 0
         if tag == "img":
             imgs.append(i)
         elif flag & Flag.FIGURE and (value := lay.nodes[i].attributes.get("data-caption")):
