@@ -18,6 +18,7 @@ from .fetch import Fetcher
 from .models import Article, Link, Page, SourceReport
 from .store import Store
 from .topics import Document, TopicMatcher, compile_topics
+from .walls import needs_browser
 
 __all__ = ["Observer", "Pipeline", "trusted_hosts"]
 
@@ -25,6 +26,18 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int], None]  # (source name, how many links were just finished)
 MAX_SITEMAPS_PER_RUN = 20
+
+
+def _source_state(report: SourceReport, failed_as: str | None, outcomes: dict[str, int]) -> str | None:
+    """How a run went, when "healthy" or "failing" says too little: robots.txt keeps us out of the
+    source (or of every link it gave), or consent walls / bot checks came instead of its pages."""
+    if failed_as in ("skipped_robots", "consent_wall"):
+        return "blocked_robots" if failed_as == "skipped_robots" else "consent_wall"
+    if report.links and report.skipped == report.links and outcomes.get("skipped_robots"):
+        return "blocked_robots"
+    if report.links and report.failed == report.links and outcomes.get("consent_wall", 0) >= report.failed:
+        return "consent_wall"
+    return None
 
 
 def trusted_hosts(cfg: Config) -> set[str]:
@@ -73,6 +86,8 @@ class Pipeline:
 
     async def run_source(self, source: SourceConfig) -> SourceReport:
         report = SourceReport(source=source.name)
+        started = self.store.now()
+        failed_as: str | None = None  # the outcome the source's own fetch ended in, when it failed
         try:
             links, page = await self._discover(source, report)
             report.links = len(links)
@@ -87,6 +102,7 @@ class Pipeline:
                     self._count(report, outcome)
         except (FetchError, DiscoverError) as exc:
             report.error = str(exc)
+            failed_as = exc.outcome if isinstance(exc, FetchError) else None
             log.warning("source failed: %s", exc, extra={"source": source.name, "url": source.url})
         except MonitorError as exc:
             report.error = str(exc)
@@ -94,8 +110,12 @@ class Pipeline:
         ok = report.error is None and not (report.links and report.failed == report.links)
         if report.error is None and not ok:
             report.error = f"all {report.failed} links failed"
+        ended = self.store.recent_outcomes(source.name, started)
+        if report.error or report.failed:  # the next run reads the listing in full and retries what failed
+            self.store.forget_validators(source.name, started)
         self.store.record_source_run(source.name, source.url, ok=ok, error=report.error, new_articles=report.new,
-                                     next_due=self.store.clock() + timedelta(seconds=source.every))
+                                     next_due=self.store.clock() + timedelta(seconds=source.every),
+                                     state=_source_state(report, failed_as, ended))
         self.store.maybe_apply_retention(self.cfg.retention)  # storage upkeep: at most every 10 minutes
         return report
 
@@ -136,6 +156,11 @@ class Pipeline:
         if kind == "page":
             return [Link(page.final_url, source.name)], page
         links, children = discover(page, source, kind=kind, now=self.store.clock())
+        if not links and not children and kind == "listing":
+            shell = needs_browser(page.text)
+            if shell:
+                self.store.reclassify_fetch(source.url, "unsupported_type", shell)
+                raise DiscoverError(shell, url=page.final_url)
         seen_maps = 0
         while children and seen_maps < MAX_SITEMAPS_PER_RUN and len(links) < source.max_links:
             child_url = children.pop(0)
@@ -221,10 +246,14 @@ class Pipeline:
 
         article = extract(page.text, url=page.final_url, rules=source.extract)
         if article.is_consent_wall:
-            self.store.record_fetch(source=source.name, url=link.url, outcome="consent_wall", status=page.status,
-                                    error="a consent, paywall or bot-check page instead of the article")
-            raise ExtractError("a consent, paywall or bot-check page came instead of the article", url=link.url)
+            why = "a consent, paywall or bot-check page came instead of the article"
+            self.store.reclassify_fetch(link.url, "consent_wall", why)
+            raise ExtractError(why, url=link.url)
         if not article.text.strip():
+            shell = needs_browser(page.text)
+            if shell:
+                self.store.reclassify_fetch(link.url, "unsupported_type", shell)
+                raise ExtractError(shell, url=link.url)
             raise ExtractError("no article text found", url=link.url)
         if not article.title and link.title:
             article.title = link.title

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SourceStateMixin", "iso"]
 
+RECLASSIFY_WINDOW = 10_000  # fetch rows looked back through to find the one a page came from
+
 
 def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
@@ -52,12 +54,38 @@ class SourceStateMixin:
                          last_fetched=excluded.last_fetched""",
                     [url, source, etag, last_modified, status, outcome, now])
 
+    def reclassify_fetch(self, url: str, outcome: str, error: str) -> None:
+        """The last fetch of ``url`` came back fine over HTTP but was not the page (a consent wall,
+        an empty shell that needs a browser): its one outcome becomes that, and its validators are
+        dropped so that the next fetch reads it in full instead of being told "not modified"."""
+        with self.write() as db:  # the fetch was moments ago: look among the latest rows only (rowid range)
+            db.execute("UPDATE fetches SET outcome = ?, error = ? WHERE id = (SELECT max(id) FROM fetches "
+                       "WHERE id > (SELECT max(id) FROM fetches) - ? AND url = ?)",
+                       [outcome, error, RECLASSIFY_WINDOW, url])
+            db.execute("UPDATE urls SET etag = NULL, last_modified = NULL, last_outcome = ? WHERE url = ?",
+                       [outcome, url])
+
+    def source_overview(self, since: str) -> list[dict[str, Any]]:
+        """Each source's state, with how its fetches since ``since`` ended (``outcomes``: outcome ->
+        count) and its last fetch (for ``monitor sources``)."""
+        sources = [dict(r) for r in self.db.query("SELECT * FROM sources ORDER BY name")]
+        counts: dict[str, dict[str, int]] = {}
+        for source, outcome, n in self.db.execute(
+                "SELECT source, outcome, count(*) FROM fetches WHERE time >= ? GROUP BY source, outcome",
+                [since]).fetchall():
+            counts.setdefault(source, {})[outcome] = int(n)
+        for row in sources:
+            row["outcomes"] = counts.get(row["name"], {})
+        return sources
+
     # ------------------------------------------------------------------ sources
     def source_state(self, name: str) -> dict[str, Any] | None:
         return self.one("SELECT * FROM sources WHERE name = ?", [name])
 
     def record_source_run(self, name: str, url: str, *, ok: bool, error: str | None = None,
-                          new_articles: int = 0, next_due: datetime | None = None) -> None:
+                          new_articles: int = 0, next_due: datetime | None = None, state: str | None = None) -> None:
+        """After a run. ``state`` names how it went when "healthy"/"failing" says too little
+        (``blocked_robots``, ``consent_wall``)."""
         now = self.now()
         with self.write() as db:
             row = self.source_state(name)
@@ -76,7 +104,7 @@ class SourceStateMixin:
                 {"name": name, "url": url, "now": now, "success": now if ok else None,
                  "error": None if ok else error, "failures": failures, "failing_since": failing_since,
                  "next_due": iso(next_due), "last_new": now if new_articles else None,
-                 "state": "healthy" if ok else "failing"})
+                 "state": state or ("healthy" if ok else "failing")})
 
     # ------------------------------------------------------------------ the daemon's view of a source
     def record_schedule(self, name: str, *, interval: float, backoff_until: datetime | None,

@@ -1,0 +1,134 @@
+"""robots.txt by RFC 9309, read with protego and cached per origin.
+
+What the answer to ``GET /robots.txt`` means (section 2.3.1):
+
+- 2xx: the rules in it (protego reads them); an empty or unreadable file allows everything;
+- 3xx: followed for up to five hops by the fetcher; more than that: "unavailable", allows all;
+- 4xx: "unavailable", allows all; except 429 Too Many Requests, which is the server asking us to
+  slow down, so it is treated like a server error (as Google does);
+- 5xx: "unreachable", everything disallowed, asked again after ``ROBOTS_ERROR_TTL``;
+- no answer (timeout, refused, reset): also everything disallowed; the fetch says why, with the
+  network outcome (``timeout``, ``connection_error``, ``blocked_address``).
+
+Answers are kept for a day (``ROBOTS_TTL``), errors for ten minutes. One load at a time per origin:
+concurrent fetches of a new host wait for the same answer instead of asking twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlsplit
+
+from protego import Protego
+
+from .errors import FetchError
+
+__all__ = ["ROBOTS_ERROR_TTL", "ROBOTS_MAX_BYTES", "ROBOTS_TTL", "Robots", "RobotsAnswer", "RobotsCache",
+           "interpret", "origin_of"]
+
+log = logging.getLogger(__name__)
+
+ROBOTS_TTL = 86400.0
+ROBOTS_ERROR_TTL = 600.0
+ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309: parse at least 500 KiB
+ROBOTS_MAX_REDIRECTS = 5
+SLOW_DOWN_STATUS = frozenset({429})  # a 4xx that means "not now", not "no file"
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
+
+
+@dataclass(frozen=True, slots=True)
+class RobotsAnswer:
+    """What asking for robots.txt gave: a status and body, or the error that stopped it."""
+
+    status: int | None
+    body: bytes = b""
+    error: FetchError | None = None
+
+
+@dataclass(slots=True)
+class Robots:
+    """The rules for one origin."""
+
+    verdict: Literal["rules", "allow_all", "disallow_all"]
+    reason: str
+    outcome: str = "skipped_robots"  # what a disallowed fetch ends in
+    parser: Protego | None = None
+    expires: float = 0.0
+    sitemaps: list[str] = field(default_factory=list)
+
+    def allows(self, url: str, agent: str) -> bool:
+        if self.verdict == "disallow_all":
+            return False
+        if self.parser is None:
+            return True
+        return bool(self.parser.can_fetch(url, agent))
+
+    def crawl_delay(self, agent: str) -> float:
+        if self.parser is None:
+            return 0.0
+        delay = self.parser.crawl_delay(agent)
+        return float(delay) if delay else 0.0
+
+
+def interpret(answer: RobotsAnswer, robots_url: str) -> Robots:
+    """RFC 9309's reading of one answer (pure: no I/O, no clock; ``expires`` is set by the cache)."""
+    if answer.error is not None:
+        return Robots("disallow_all", f"robots.txt could not be fetched, so nothing is: {answer.error}",
+                      outcome=answer.error.outcome)
+    status = answer.status or 0
+    if 200 <= status < 300:
+        text = answer.body[:ROBOTS_MAX_BYTES].decode("utf-8", "replace")
+        try:
+            parser = Protego.parse(text)
+        except Exception as exc:  # noqa: BLE001 - a file protego cannot read states no rules
+            log.warning("robots.txt unreadable (%s): no rules", exc, extra={"url": robots_url})
+            return Robots("allow_all", "robots.txt is unreadable")
+        return Robots("rules", "robots.txt rules", parser=parser, sitemaps=list(parser.sitemaps))
+    if status in SLOW_DOWN_STATUS or status >= 500:
+        return Robots("disallow_all", f"robots.txt answered HTTP {status}: the host is off limits for now")
+    return Robots("allow_all", f"robots.txt answered HTTP {status}: no rules")
+
+
+Loader = Callable[[str], Awaitable[RobotsAnswer]]
+
+
+class RobotsCache:
+    """Robots per origin; ``load(robots_url)`` asks the server (the fetcher follows redirects)."""
+
+    def __init__(self, load: Loader, *, monotonic: Callable[[], float] = time.monotonic,
+                 ttl: float = ROBOTS_TTL, error_ttl: float = ROBOTS_ERROR_TTL) -> None:
+        self._load = load
+        self._monotonic = monotonic
+        self.ttl = ttl
+        self.error_ttl = error_ttl
+        self._entries: dict[str, Robots] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def get(self, url: str, load: Loader | None = None) -> Robots:
+        """The rules for the URL's origin; ``load`` replaces the cache's loader for this call (the
+        fetcher passes one that goes through the asking source's proxy)."""
+        origin = origin_of(url)
+        entry = self._entries.get(origin)
+        if entry is not None and entry.expires > self._monotonic():
+            return entry
+        lock = self._locks.setdefault(origin, asyncio.Lock())
+        async with lock:
+            entry = self._entries.get(origin)
+            if entry is not None and entry.expires > self._monotonic():
+                return entry  # another task loaded it while this one waited
+            robots_url = origin + "/robots.txt"
+            entry = interpret(await (load or self._load)(robots_url), robots_url)
+            if entry.verdict == "disallow_all":
+                log.warning("%s", entry.reason, extra={"url": robots_url})
+            entry.expires = self._monotonic() + (self.error_ttl if entry.verdict == "disallow_all" else self.ttl)
+            self._entries[origin] = entry
+            return entry
