@@ -359,6 +359,13 @@ class Config(_Model):
     store_html: bool = False
     path: str | None = Field(default=None, exclude=True)  # the file it came from (set by the loader)
 
+    @field_validator("retention")
+    @classmethod
+    def _retention(cls, value: float | None) -> float | None:
+        if value is not None and value < 86400:
+            raise ValueError("keeps full text for at least 1 day (a bare number is seconds: write '30d')")
+        return value
+
     def source(self, name: str) -> SourceConfig:
         for src in self.sources:
             if src.name == name:
