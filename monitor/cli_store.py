@@ -149,10 +149,14 @@ def backup(c: Context, path: str, force: bool) -> None:
 def _snippet(text: str) -> Text:
     from .store_read import HIGHLIGHT_END, HIGHLIGHT_START
 
+    styled = out.is_terminal  # on a pipe the matched words keep **markers** instead of colours
     line = Text()
     hit = False
     for part in text.replace(HIGHLIGHT_END, HIGHLIGHT_START).split(HIGHLIGHT_START):
-        line.append(" ".join(part.split("\n")), style="bold black on yellow" if hit else "")
+        part = " ".join(part.split("\n"))
+        if hit and not styled:
+            part = f"**{part}**"
+        line.append(part, style="bold black on yellow" if hit and styled else "")
         hit = not hit
     return line
 
@@ -264,10 +268,10 @@ def show(c: Context, url: str, as_json: bool) -> None:
     out.rule(f"alerts ({len(rec.alerts)})")
     if rec.alerts:
         table = Table()
-        for col in ("id", "channel", "topics", "status", "attempts", "created", "sent", "for"):
+        for col in ("id", "channel", "topics", "status", "attempts", "created", "sent", "queued by"):
             table.add_column(col)
         for al in rec.alerts:
-            via = "this article" if al["article_id"] == a["id"] else (al["article_url"] or al["kind"])
+            via = "this article" if al["article_id"] == a["id"] else (al["article_source"] or al["kind"])
             table.add_row(str(al["id"]), al["channel"], ", ".join(json.loads(al["topics"])), al["status"],
                           str(al["attempts"]), _when(al["created"]), _when(al["sent_at"]), Text(via))
         out.print(table)

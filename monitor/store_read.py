@@ -133,7 +133,7 @@ def article_record(store: Store, url: str) -> ArticleRecord | None:
         matches=store.query("SELECT topic, hits, snippets, matched_at FROM matches WHERE article_id = ? "
                             "ORDER BY matched_at, topic", [aid]),
         alerts=store.query("SELECT l.id, l.article_id, l.channel, l.topics, l.kind, l.status, l.attempts, "
-                           "l.created, l.sent_at, l.last_error, a.url AS article_url FROM alerts l "
+                           "l.created, l.sent_at, l.last_error, a.url AS article_url, a.source AS article_source FROM alerts l "
                            "LEFT JOIN articles a ON a.id = l.article_id WHERE l.story_id = ? OR l.article_id = ? "
                            "ORDER BY l.id", [sid, aid]),
     )
