@@ -556,7 +556,8 @@ def _first_error(exc: ValidationError, file: str, lines: _Lines) -> ConfigError:
         msg = f"unknown source kind {err.get('input')!r}; valid kinds: {', '.join(SOURCE_KINDS)}"
     else:
         msg = str(err["msg"]).removeprefix("Value error, ")
-        if "input" in err and not isinstance(err["input"], dict | list):
+        secret = any(isinstance(p, str) and p in ("secret", "password") for p in clean)
+        if "input" in err and not isinstance(err["input"], dict | list) and not secret:  # never echo a secret
             msg += f" (got {err['input']!r})"
     return ConfigError(msg, file=file, line=lines.nearest(clean), key=_dotted(clean))
 

@@ -59,3 +59,10 @@ def test_defaults_and_good_values() -> None:
 ])
 def test_parse_listen(value: str, expected: tuple[str, int]) -> None:
     assert parse_listen(value) == expected
+
+
+def test_a_bad_secret_is_not_echoed() -> None:
+    err = fails(BASE + "channels:\n  - name: hook\n    type: webhook\n    url: https://h.example/x\n"
+                       "    secret: notwhsec-SUPERSECRET42\n")
+    assert err.key == "channels[0].secret" and "starts with 'whsec_'" in str(err)
+    assert "SUPERSECRET42" not in str(err)
