@@ -113,7 +113,7 @@ def broken_reason(source: SourceConfig, state: Mapping[str, Any], now: datetime,
             age = (now - ref).total_seconds()
             if age > source.expect_every:
                 what = "no new article" if state.get("last_new") else "no article yet"
-                return (f"{what} for {format_duration(age)} (expected one every "
+                return (f"{what} for {format_duration(round(age, 1) if age < 60 else round(age))} (expected one every "
                         f"{format_duration(source.expect_every)})")
     return None
 
@@ -130,6 +130,7 @@ class Daemon:
         self.listen = listen if listen is not None else cfg.server.listen
         self.handle_signals = handle_signals
         self.stop_event = asyncio.Event()
+        self.running = asyncio.Event()  # set once the schedule runs (for callers that wait on it)
         self.state = DaemonState(started=clock())
         self.metrics = Metrics()
         self.monitor: Monitor | None = None
@@ -164,6 +165,7 @@ class Daemon:
                 self.state.jobs = self._jobs
                 self.state.scheduler_running = True
                 self.metrics.up.set(1)
+                self.running.set()
                 log.info("monitor started: %d sources, %d topics, %d channels%s", len(self.cfg.sources),
                          len(self.cfg.topics), len(self.cfg.channels),
                          f"; status on {self.server.url}/status" if self.server else "")
