@@ -199,38 +199,38 @@ def read_parts(lay: Layout, drops: Drops, parts: list[int], title: str | None) -
 
 
 def _paragraphs(lay: Layout, drops: Drops, root: int, title: str | None) -> list[str]:
+    """The kept text under ``root``: runs of pieces in one block make a paragraph."""
     out: list[str] = []
     pieces, owner, block, dropped = lay.pieces, lay.owner, lay.block, drops.body
     cum, cum_link = lay.cum, lay.cum_link
-    start, stop = lay.seq[root], lay.seq_end(root)
+    title_key = _key(title) if title else None
     current = -1
     buf: list[str] = []
-    first = 0
-    title_key = _key(title) if title else None
-
-    def flush(k: int) -> None:
-        if not buf:
-            return
-        text = squash("".join(buf))
-        buf.clear()
-        if not text:
-            return
-        chars = cum[k] - cum[first]
-        links = cum_link[k] - cum_link[first]
-        if _keep(lay, current, root, text, chars, links, title_key):
-            out.append(text)
-
-    for k in range(start, stop):
+    chars = links = 0
+    for k in range(lay.seq[root], lay.seq_end(root)):
         o = owner[k]
         if dropped[o]:
             continue
         b = block[o]
         if b != current:
-            flush(k)
-            current, first = b, k
+            if buf:
+                _flush(lay, out, buf, current, root, chars, links, title_key)
+            current = b
+            buf = []
+            chars = links = 0
         buf.append(pieces[k])
-    flush(stop)
+        chars += cum[k + 1] - cum[k]
+        links += cum_link[k + 1] - cum_link[k]
+    if buf:
+        _flush(lay, out, buf, current, root, chars, links, title_key)
     return out
+
+
+def _flush(lay: Layout, out: list[str], buf: list[str], b: int, root: int, chars: int, links: int,
+           title_key: str | None) -> None:
+    text = squash("".join(buf))
+    if text and _keep(lay, b, root, text, chars, links, title_key):
+        out.append(text)
 
 
 def _key(text: str) -> str:

@@ -25,7 +25,7 @@ SEARCH_ELEMENTS = 4000  # how far into the page visible bylines and dates are lo
 _SPLIT = re.compile(r"\s*(?:,|;|\||/|&|\(|\)|\band\b|\bavec\b|\bcon\b|\bund\b|\bet\b|\by\b|\be\b|\bi\b|\bmit\b|\bwith\b|、|，|和)\s*",
                     re.I)
 _PREFIX = re.compile(
-    r"^\s*(?:" + "|".join(re.escape(p) for p in VOCAB.byline_prefixes) + r")\s*[:：]?\s+(?=\S)", re.I)
+    r"^\s*(?:" + "|".join(re.escape(p) for p in VOCAB.byline_prefixes) + r")(?:\s*[:：]\s*|\s+)(?=\S)", re.I)
 _POSSESSIVE = re.compile(r"^([A-Z][\w&.-]{1,20})(?:'s|’s)\s+((?:[A-Z][\w'’.-]+\s?){2,4})\s*$")
 _TRAILER = re.compile(
     r"\s*(?:[|•·–—-]\s*|\b(?:updated|published|posted|last updated|on)\b[:\s]*)?"

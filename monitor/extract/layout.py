@@ -159,7 +159,7 @@ def build_layout(root: LexborNode) -> Layout:
     while stack:
         children, p, p_block, p_link = stack[-1]
         for node in children:
-            tag = node.tag
+            tag = node.tag or "-"
             if tag == "-text":
                 text = node.text_content
                 if not text or p < 0:

@@ -131,8 +131,8 @@ def _microdata(out: Microdata, node: LexborNode) -> None:
     words = (attrs.get("itemprop") or "").lower().split()
     if "author" in words or "creator" in words:
         name = node.css_first('[itemprop~="name"]')
-        value = (name.attributes.get("content") or name.text()) if name is not None else None
-        value = " ".join((value or attrs.get("content") or node.text()).split())
+        found = (name.attributes.get("content") or name.text()) if name is not None else None
+        value = " ".join((found or attrs.get("content") or node.text()).split())
         if value and len(value) < 80 and value not in out.itemprop_authors:
             out.itemprop_authors.append(value)
             out.author_nodes.add(node.mem_id)

@@ -45,6 +45,7 @@ class Vocabulary:
     block_tags: frozenset[str]
     drop_roles: frozenset[str]
     words: dict[str, int]  # whole word -> Kind flags
+    exact: dict[str, int]  # whole class name or id -> Kind flags
     stems: dict[str, int]  # start or end of a word -> Kind flags
     byline_prefixes: tuple[str, ...]
     junk_exact: frozenset[str]
@@ -66,10 +67,14 @@ def _phrases(words: list[str]) -> re.Pattern[str]:
     return re.compile("|".join(parts))
 
 
-def _tables(groups: list[tuple[dict[str, list[str]], int]]) -> tuple[dict[str, int], dict[str, int]]:
+def _tables(groups: list[tuple[dict[str, list[str]], int]]
+            ) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
     words: dict[str, int] = {}
     stems: dict[str, int] = {}
+    exact: dict[str, int] = {}
     for group, kind in groups:
+        for word in group.get("names") or []:
+            exact[word] = exact.get(word, 0) | kind
         for word in group.get("tokens") or group.get("strong_tokens") or []:
             words[word] = words.get(word, 0) | kind
         for word in group.get("parts") or []:
@@ -78,13 +83,13 @@ def _tables(groups: list[tuple[dict[str, list[str]], int]]) -> tuple[dict[str, i
                 words[w] = words.get(w, 0) | kind
             if len(bare) >= MIN_STEM:
                 stems[bare] = stems.get(bare, 0) | kind
-    return words, stems
+    return words, stems, exact
 
 
 def _load(path: Path) -> Vocabulary:
     raw: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
     bp, cs, junk = raw["boilerplate"], raw["consent"], raw["junk_lines"]
-    words, stems = _tables([
+    words, stems, exact = _tables([
         ({"tokens": bp["strong_tokens"], "parts": bp["strong_parts"]}, Kind.STRONG_BOILER),
         ({"tokens": bp["weak_tokens"], "parts": bp["weak_parts"]}, Kind.WEAK_BOILER),
         (raw["content"], Kind.CONTENT),
@@ -102,6 +107,7 @@ def _load(path: Path) -> Vocabulary:
         drop_roles=frozenset(raw["drop_roles"]),
         words=words,
         stems=stems,
+        exact=exact,
         byline_prefixes=tuple(sorted(raw["byline_prefixes"], key=len, reverse=True)),
         junk_exact=frozenset(junk["exact"]),
         junk_prefix=tuple(junk["prefix"]),
@@ -146,18 +152,19 @@ def _name_kind(name: str) -> int:
         return kind
     words = VOCAB.words
     low = name.lower()
-    kind = words.get(low, 0)
+    kind = words.get(low, 0) | VOCAB.exact.get(low, 0)
     if len(low) > MIN_STEM:
         kind |= _stem_hit(low)
     tokens = _SPLIT.split(low if low == name else _CAMEL.sub("-", name).lower())
+    tokens = [t for t in tokens if t]
     if len(tokens) > 1:
         for token in tokens:
             kind |= words.get(token, 0)
             if len(token) > MIN_STEM:
                 kind |= _stem_hit(token)
-        joined = "".join(tokens)
-        if joined != low:
-            kind |= words.get(joined, 0) | _stem_hit(joined)
+        # parts written with separators ("l-article-body-segment" holds "article-body")
+        for k in range(len(tokens) - 1):
+            kind |= _stem_hit("".join(tokens[k:])) | _stem_hit("".join(tokens[:k + 2]))
     if len(_CACHE) > _CACHE_LIMIT:
         _CACHE.clear()
     _CACHE[name] = kind
