@@ -11,21 +11,28 @@ blocks (:mod:`.body`); captions and images (:mod:`.media`), authors and dates (:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborHTMLParser
 
 from ..errors import ExtractError
 from ..models import Article
 from .body import Body, find_body, read_parts
-from .byline import article_region, clean_byline, find_authors, split_names, visible_dates
+from .byline import (
+    article_region,
+    clean_byline,
+    find_authors,
+    split_names,
+    strip_byline_lines,
+    visible_dates,
+)
 from .clean import Drops, decide_drops, find_consent_banners, find_related_boxes
 from .dates import parse_date
 from .decode import to_text
-from .layout import Layout, build_layout, index_of
+from .layout import Layout, build_layout
 from .media import collect_media
 from .meta import canonical_url, description, machine_dates, page_language, read_head, site_name, tags
+from .rules import apply_drops, mark_captions, rule_body, rule_text, rule_texts
 from .title import pick_title, site_words
 from .vocab import VOCAB
 
@@ -46,37 +53,31 @@ def extract(html: str | bytes, url: str | None = None, rules: SiteRules | None =
     tree = LexborHTMLParser(text, scripting=True)
     ld_scripts = [s.text() for s in tree.css('script[type="application/ld+json" i]')]
     tree.strip_tags(list(VOCAB.strip_tags))
-    if rules is not None:
-        for selector in rules.drop:
-            for node in _select(tree, selector, url):
-                node.decompose()
+    apply_drops(tree, rules, url)
     root = tree.root
     if root is None:
         raise ExtractError("the page has no document element", url=url)
     lay = build_layout(root)
     head = read_head(lay, tree, ld_scripts)
+    mark_captions(tree, lay, rules, url)
     drops = decide_drops(lay, find_consent_banners(lay), find_related_boxes(lay))
     site = site_name(head)
+    words = site_words(site, url)
     h1_at = [i for i, tag in enumerate(lay.tags) if tag == "h1" and not drops.hard[i]][:5]
     h1s = [lay.text(i) for i in h1_at]
     title = pick_title(head, h1s, site, url)
     heading = next((i for i, text in zip(h1_at, h1s, strict=True) if text == title), -1)
-    if rules is not None and rules.title:
-        found = _select(tree, rules.title, url)
-        if found:
-            title = " ".join(found[0].text().split()) or title
-    body = _rule_body(tree, lay, drops, rules, url, title) or find_body(lay, drops, title)
-    scope = _scope(lay, body)
-    base = url or canonical_url(head, None)
-    region = article_region(lay, scope, heading)
-    captions, images = collect_media(lay, drops, region, base)
+    title = rule_text(tree, rules.title if rules else None, url) or title
+    parts = rule_body(tree, lay, rules, url)
+    body = read_parts(lay, drops, parts, title) if parts else find_body(lay, drops, title)
+    region = article_region(lay, _scope(lay, body), heading)
+    captions, images = collect_media(lay, drops, region, url or canonical_url(head, None))
     if rules is not None and rules.captions:
-        captions = _unique(" ".join(n.text().split()) for n in _select(tree, rules.captions, url))
-    authors = find_authors(head, lay, drops, region, site_words(site, url))
-    if rules is not None and rules.byline:
-        found = _select(tree, rules.byline, url)
-        if found:
-            authors = split_names(clean_byline(found[0].text())) or authors
+        captions = rule_texts(tree, rules.captions, url)
+    authors = find_authors(head, lay, drops, region, words)
+    ruled = rule_text(tree, rules.byline if rules else None, url)
+    if ruled:
+        authors = split_names(clean_byline(ruled)) or authors
     published, modified, tz = machine_dates(head)
     if published is None or modified is None:
         seen_pub, seen_mod = visible_dates(lay, drops, region, tz)
@@ -93,33 +94,12 @@ def extract(html: str | bytes, url: str | None = None, rules: SiteRules | None =
         site_name=site,
         description=description(head),
         tags=tags(head),
-        paragraphs=body.paragraphs,
+        paragraphs=strip_byline_lines(body.paragraphs, authors, words),
         captions=captions,
         images=images,
     )
-    article.is_consent_wall = _is_wall(lay, drops, article)
+    article.is_consent_wall = _is_wall(drops, article)
     return article
-
-
-def _select(tree: LexborHTMLParser, selector: str, url: str | None) -> list[LexborNode]:
-    try:
-        return list(tree.css(selector))
-    except (ValueError, SyntaxError) as exc:
-        raise ExtractError(f"site rule selector {selector!r} is invalid: {exc}", url=url) from None
-
-
-def _rule_body(tree: LexborHTMLParser, lay: Layout, drops: Drops, rules: SiteRules | None,
-               url: str | None, title: str) -> Body | None:
-    if rules is None or not rules.body:
-        return None
-    index = index_of(lay)
-    parts = [index[n.mem_id] for n in _select(tree, rules.body, url) if n.mem_id in index]
-    if not parts:
-        log.warning("site rule body selector %r matched nothing; using heuristics", rules.body,
-                    extra={"url": url})
-        return None
-    top = [p for p in parts if not any(q != p and lay.contains(q, p) for q in parts)]
-    return read_parts(lay, drops, top, title)
 
 
 def _scope(lay: Layout, body: Body) -> int:
@@ -140,21 +120,14 @@ def _scope(lay: Layout, body: Body) -> int:
     return node
 
 
-def _is_wall(lay: Layout, drops: Drops, article: Article) -> bool:
+def _is_wall(drops: Drops, article: Article) -> bool:
+    """A consent wall, paywall or bot check instead of an article: (almost) nothing but a consent
+    banner, or a short page whose title or text says so ("Before you continue", "Subscribe to
+    continue reading", "Checking your browser")."""
     size = sum(len(p) for p in article.paragraphs)
-    if size >= WALL_MAX_CHARS or not len(lay):
+    if size >= WALL_MAX_CHARS:
         return False
-    if drops.consent and size < WALL_MAX_CHARS / 2:
+    if drops.consent and size < WALL_MAX_CHARS / 3:
         return True
-    sample = (article.title + " " + lay.text(0, 400)).lower()
+    sample = " ".join([article.title, *article.paragraphs[:6]]).lower()
     return VOCAB.wall_phrases.search(sample) is not None
-
-
-def _unique(texts: Iterable[str]) -> list[str]:
-    out: list[str] = []
-    seen: set[str] = set()
-    for text in texts:
-        if text and text.lower() not in seen:
-            seen.add(text.lower())
-            out.append(text)
-    return out

@@ -18,7 +18,7 @@ from .layout import Layout
 from .meta import AUTHOR_KEYS, HeadMeta, is_name
 from .vocab import VOCAB, Kind
 
-__all__ = ["article_region", "clean_byline", "find_authors", "split_names", "visible_dates"]
+__all__ = ["article_region", "clean_byline", "find_authors", "split_names", "strip_byline_lines", "visible_dates"]
 
 MAX_BYLINE_CHARS = 160
 SEARCH_ELEMENTS = 4000  # how far into the page visible bylines and dates are looked for
@@ -118,6 +118,32 @@ def _visible_byline(lay: Layout, drops: Drops, region: tuple[int, int], site_wor
                     return names
         i += 1
     return []
+
+
+def strip_byline_lines(paragraphs: list[str], authors: list[str], site_words: set[str]) -> list[str]:
+    """The body without its byline line ("By Jane Doe", "CGTN's Li Wen") at the top or the end."""
+    if not authors or not paragraphs:
+        return paragraphs
+    names = [a.lower() for a in authors]
+    last = len(paragraphs) - 2
+    out = []
+    for k, text in enumerate(paragraphs):
+        if (k < 3 or k >= last) and len(text) <= MAX_BYLINE_CHARS and _is_byline_line(text, names, site_words):
+            continue
+        out.append(text)
+    return out
+
+
+def _is_byline_line(text: str, names: list[str], site_words: set[str]) -> bool:
+    low = text.lower()
+    if not any(name in low for name in names):
+        return False
+    m = _POSSESSIVE.match(text)
+    if m and m.group(1).lower() in site_words:
+        return True
+    if _PREFIX.match(text):
+        return True
+    return clean_byline(text).lower() in (", ".join(names), " and ".join(names))
 
 
 def article_region(lay: Layout, scope: int, heading: int) -> tuple[int, int]:

@@ -83,7 +83,7 @@ def collect_media(lay: Layout, drops: Drops, region: tuple[int, int],
         if url:
             src = urljoin(url, src)
         alt = squash(attrs.get("alt") or "")
-        k = by_figure.get(_figure_of(lay, i, scope))
+        k = _caption_of(lay, i, scope, by_figure)
         images.append(Image(src=src, alt=alt, caption=captions[k] if k is not None else ""))
     return captions, images
 
@@ -103,6 +103,18 @@ def _in_boilerplate(lay: Layout, i: int, scope: int) -> bool:
 def _holds_image(lay: Layout, i: int) -> bool:
     """A "has-caption" wrapper around the photo is the figure, not its caption."""
     return any(lay.tags[j] == "img" for j in range(i + 1, min(lay.end[i], i + 40)))
+
+
+def _caption_of(lay: Layout, i: int, scope: int, by_figure: dict[int, int]) -> int | None:
+    """The caption of the nearest enclosing element that has one."""
+    node = lay.parent[i]
+    for _ in range(FIGURE_CLIMB):
+        if node < scope:
+            break
+        if node in by_figure:
+            return by_figure[node]
+        node = lay.parent[node]
+    return None
 
 
 def _clean(value: str) -> str:
