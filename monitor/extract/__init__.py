@@ -29,6 +29,7 @@ from .byline import (
 from .clean import Drops, decide_drops, find_consent_banners, find_related_boxes
 from .dates import parse_date
 from .decode import to_text
+from .guard import defuse
 from .layout import Layout, build_layout
 from .media import collect_media
 from .meta import canonical_url, description, machine_dates, page_language, read_head, site_name, tags
@@ -49,7 +50,7 @@ SCOPE_CLIMB = 3
 
 def extract(html: str | bytes, url: str | None = None, rules: SiteRules | None = None) -> Article:
     """Extract the article of one page. Raises :class:`ExtractError` for empty or binary input."""
-    text = to_text(html, url)
+    text = defuse(to_text(html, url), url)
     tree = LexborHTMLParser(text, scripting=True)
     ld_scripts = [s.text() for s in tree.css('script[type="application/ld+json" i]')]
     tree.strip_tags(list(VOCAB.strip_tags))

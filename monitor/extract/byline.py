@@ -31,6 +31,7 @@ _TRAILER = re.compile(
     r"\s*(?:[|•·–—-]\s*|\b(?:updated|published|posted|last updated|on)\b[:\s]*)?"
     r"(?:\d{1,2}[:.]\d{2}|\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|(?:mon|tue|wed|thu|fri|sat|sun)(?:day|sday|nesday|rsday|urday)?\b[.,]|"
     r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d).*$", re.I)
+_SEPARATOR = re.compile(r"\s+[|•·—–]\s+")
 _URL = re.compile(r"\(?\s*(?:https?://|www\.)\S*\s*\)?")
 _NAME_CHARS = re.compile(r"[^\W\d_]", re.UNICODE)
 _NOISE = frozenset({"staff", "admin", "administrator", "editor", "editors", "guest", "unknown", "anonymous",
@@ -52,6 +53,9 @@ def clean_byline(text: str) -> str:
     text = " ".join(text.split())
     for _ in range(2):
         text = _PREFIX.sub("", text)
+    m = _SEPARATOR.search(text)
+    if m and any(c.isdigit() for c in text[m.end():]):
+        text = text[:m.start()]  # "Jane Doe | 3 février 2026"
     text = _TRAILER.sub("", text)
     return text.strip(" |•·–—-:,")
 

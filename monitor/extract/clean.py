@@ -125,6 +125,8 @@ def decide_drops(lay: Layout, banners: list[int] | None = None, boxes: list[int]
         caption = False
         if flag & (Flag.SKIP | Flag.HIDDEN) and tag not in WRAPPER_TAGS:
             drop = not (flag & Flag.HIDDEN and tag == "article" and lay.text_len(i) > 2000)
+            if kind & Kind.CONSENT:
+                consent.append(i)  # a consent dialog: dropped as a dialog, counted as consent
         elif kind and tag not in WRAPPER_TAGS:
             drop, caption = _by_class(lay, i, kind, page_text)
             if drop and kind & Kind.CONSENT:
@@ -133,14 +135,14 @@ def decide_drops(lay: Layout, banners: list[int] | None = None, boxes: list[int]
             caption = True
         hard[i] = drop
         body[i] = drop or caption or inherited_body
+    for i in banners or ():
+        if not any(lay.contains(c, i) or lay.contains(i, c) for c in consent):
+            consent.append(i)
     for group in (banners or (), boxes or ()):
         for i in group:
-            if hard[i]:
-                continue
-            if group is banners:
-                consent.append(i)
-            for j in range(i, lay.end[i]):
-                hard[j] = body[j] = True
+            if not hard[i]:
+                for j in range(i, lay.end[i]):
+                    hard[j] = body[j] = True
     return Drops(hard, body, consent, lay.parent)
 
 

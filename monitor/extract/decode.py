@@ -17,7 +17,7 @@ __all__ = ["MAX_CHARS", "to_text"]
 
 log = logging.getLogger(__name__)
 
-MAX_CHARS = 8_000_000  # longer pages are cut: no article needs more, and parse time stays bounded
+MAX_CHARS = 5_000_000  # longer pages are cut: no article needs more, and parse time stays bounded
 _SNIFF = 8192
 _META_CHARSET = re.compile(
     rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([a-zA-Z0-9_.:-]{2,40})""", re.I)

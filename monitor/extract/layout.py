@@ -124,6 +124,7 @@ _LAYOUT_ONLY = frozenset({"html", "head", "body", "ul", "ol", "dl", "table", "tb
 _PLAIN = frozenset({"b", "strong", "i", "em", "u", "s", "sup", "sub", "big", "mark", "code", "q", "kbd", "var",
                     "dfn", "bdi", "bdo", "wbr", "tt", "strike", "del", "font", "br", "hr"})
 _NO_ATTRS: dict[str, str | None] = {}
+MAX_ELEMENTS = 250_000  # the walk stops descending here: memory and time stay bounded
 _CLASS_CACHE: dict[str, int] = {}
 _CACHE_LIMIT = 50_000
 
@@ -246,8 +247,8 @@ def build_layout(root: LexborNode) -> Layout:
                 owner.append(i)
                 lens.append(0)
                 link_lens.append(0)
-            if tag in prune_tags:
-                end[i] = n_el  # never article text: not walked at all
+            if tag in prune_tags or n_el >= MAX_ELEMENTS:
+                end[i] = n_el  # never article text (or past the cap): not walked at all
                 continue
             stack.append((node.iter(include_text=True, skip_empty=tag in layout_only), i, block, link))
             break

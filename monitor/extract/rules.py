@@ -1,0 +1,78 @@
+"""Site rules: the CSS selectors of :class:`~monitor.config.SiteRules` that override the heuristics
+for one source (``body``, ``title``, ``byline``, ``captions``, ``drop``)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
+
+from ..errors import ExtractError
+from .layout import Flag, Layout, index_of, squash
+
+if TYPE_CHECKING:
+    from ..config import SiteRules
+
+__all__ = ["apply_drops", "mark_captions", "rule_body", "rule_text", "rule_texts", "select"]
+
+log = logging.getLogger(__name__)
+
+
+def select(tree: LexborHTMLParser, selector: str, url: str | None) -> list[LexborNode]:
+    try:
+        return list(tree.css(selector))
+    except (SelectolaxError, ValueError, SyntaxError) as exc:
+        raise ExtractError(f"site rule selector {selector!r} is invalid: {exc}", url=url) from None
+
+
+def apply_drops(tree: LexborHTMLParser, rules: SiteRules | None, url: str | None) -> None:
+    """Remove what the ``drop`` selectors match, before anything reads the page."""
+    if rules is None:
+        return
+    for selector in rules.drop:
+        for node in select(tree, selector, url):
+            node.decompose()
+
+
+def _indices(tree: LexborHTMLParser, lay: Layout, selector: str, url: str | None) -> list[int]:
+    index = index_of(lay)
+    found = [index[n.mem_id] for n in select(tree, selector, url) if n.mem_id in index]
+    return [i for i in found if not any(j != i and lay.contains(j, i) for j in found)]
+
+
+def mark_captions(tree: LexborHTMLParser, lay: Layout, rules: SiteRules | None, url: str | None) -> None:
+    """Elements the ``captions`` selector matches are captions (never body text)."""
+    if rules is not None and rules.captions:
+        for i in _indices(tree, lay, rules.captions, url):
+            lay.flag[i] |= Flag.CAPTION_TAG
+
+
+def rule_body(tree: LexborHTMLParser, lay: Layout, rules: SiteRules | None, url: str | None) -> list[int]:
+    """The elements the ``body`` selector matches (outermost only), or [] to use the heuristics."""
+    if rules is None or not rules.body:
+        return []
+    parts = _indices(tree, lay, rules.body, url)
+    if not parts:
+        log.warning("site rule body selector %r matched nothing; using heuristics", rules.body,
+                    extra={"url": url})
+    return parts
+
+
+def rule_text(tree: LexborHTMLParser, selector: str | None, url: str | None) -> str | None:
+    """The text of the first element ``selector`` matches."""
+    if not selector:
+        return None
+    found = select(tree, selector, url)
+    return squash(found[0].text(separator=" ")) if found else None
+
+
+def rule_texts(tree: LexborHTMLParser, selector: str | None, url: str | None) -> list[str]:
+    """The texts of every element ``selector`` matches, each once."""
+    out: list[str] = []
+    if selector:
+        for node in select(tree, selector, url):
+            text = squash(node.text(separator=" "))
+            if text and text not in out:
+                out.append(text)
+    return out
