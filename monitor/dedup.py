@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 import unicodedata
+from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
@@ -33,6 +35,7 @@ __all__ = [
     "paragraph_hashes",
     "same_site",
     "same_story",
+    "shingle_hashes",
     "shingles",
     "simhash",
     "simhash_bands",
@@ -112,21 +115,53 @@ def is_front_page(url: str) -> bool:
 
 # ---------------------------------------------------------------------------- text fingerprints
 
-_SPACE = re.compile(r"\s+")
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def normalise_text(text: str) -> str:
     """NFKC, case-folded, white space collapsed: what a content hash is taken of."""
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
 def content_hash(text: str) -> str:
     return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()
 
 
-def _digest8(data: str) -> bytes:
-    return hashlib.blake2b(data.encode("utf-8"), digest_size=8).digest()
+_MASK64 = 0xFFFFFFFFFFFFFFFF
+_WORD_HASHES: dict[str, int] = {}  # word -> 64-bit BLAKE2b; bounded below
+_WORD_HASHES_MAX = 500_000
+
+
+def _word_hash(word: str) -> int:
+    h = _WORD_HASHES.get(word)
+    if h is None:
+        if len(_WORD_HASHES) >= _WORD_HASHES_MAX:
+            _WORD_HASHES.clear()
+        h = _WORD_HASHES[word] = int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "big")
+    return h
+
+
+def _rotl(value: int, bits: int) -> int:
+    return ((value << bits) | (value >> (64 - bits))) & _MASK64
+
+
+def shingle_hashes(words: list[str], shingle: int = 3) -> list[int]:
+    """64-bit hashes of the ``shingle``-word windows: the words' BLAKE2b hashes, the i-th word of
+    a window rotated left by 21*i bits, XORed (so the order of the words counts)."""
+    if not words:
+        return []
+    hashes = [_word_hash(w) for w in words]
+    if len(words) < shingle:
+        single = 0
+        for i, h in enumerate(hashes):
+            single ^= _rotl(h, 21 * i) if i else h
+        return [single]
+    n = len(hashes) - shingle + 1
+    out = hashes[:n]
+    for i in range(1, shingle):
+        left, right, mask = 21 * i, 64 - 21 * i, _MASK64
+        out = [a ^ (((h << left) | (h >> right)) & mask) for a, h in zip(out, hashes[i:i + n], strict=True)]
+    return out
 
 
 # For each bit of a byte, a translation table mapping a byte to 1 when that bit is set: counting the
@@ -137,20 +172,22 @@ _BIT_TABLES: tuple[bytes, ...] = tuple(bytes((v >> b) & 1 for v in range(256)) f
 def simhash(text: str, shingle: int = 3) -> int:
     """64-bit SimHash of word shingles; near-identical bodies differ in few bits.
 
-    Bit ``i`` is set when more than half of the shingles' 64-bit BLAKE2b hashes (big-endian) have bit
+    Bit ``i`` is set when more than half of the shingle hashes (:func:`shingle_hashes`) have bit
     ``i`` set. Returned as a signed 64-bit integer so it fits an SQLite INTEGER.
     """
-    words = _WORD.findall(normalise_text(text))
-    if not words:
+    hashes = shingle_hashes(_WORD.findall(normalise_text(text)), shingle)
+    if not hashes:
         return 0
-    count = max(1, len(words) - shingle + 1)
-    digests = b"".join(_digest8(" ".join(words[i:i + shingle])) for i in range(count))
+    count = len(hashes)
+    packed = array("Q", hashes).tobytes()  # native order: byte k of an item holds bits 8k..8k+7 (little-endian)
+    little = sys.byteorder == "little"
     value = 0
-    for pos in range(8):  # byte ``pos`` of a big-endian digest holds bits 8*(7-pos) .. 8*(7-pos)+7
-        column = digests[pos::8]
+    for pos in range(8):
+        column = packed[pos::8]
+        shift = 8 * (pos if little else 7 - pos)
         for bit in range(8):
             if 2 * column.translate(_BIT_TABLES[bit]).count(1) > count:
-                value |= 1 << (8 * (7 - pos) + bit)
+                value |= 1 << (shift + bit)
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
@@ -188,17 +225,27 @@ def paragraph_hash(paragraph: str) -> int | None:
 # ---------------------------------------------------------------------------- boilerplate (data)
 
 # Paragraphs any article of a site (or of many sites) may carry: they say nothing about which story
-# a body tells. Named by concept; matched case-insensitively on paragraphs up to BOILERPLATE_MAX_CHARS.
-BOILERPLATE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple((name, re.compile(rx, re.IGNORECASE)) for name, rx in (
-    ("opinion disclaimer", r"\b(views|opinions) expressed\b|\bdo(es)? not necessarily (reflect|represent)\b"),
-    ("republication note", r"\b(first|originally) (appeared|published)\b|\brepublished (with|by) permission\b"),
-    ("follow us", r"^(follow|like|join) us on\b|\bfollow (us|@\w+) on (twitter|x|facebook|instagram|telegram)\b"),
-    ("newsletter", r"\b(subscribe|sign up)\b.{0,40}\bnewsletter\b"),
-    ("copyright", r"^(©|\(c\)|copyright\b)|\ball rights reserved\b"),
-    ("submissions", r"\b(want to contribute|send (us )?your (tips|story|stories|submissions))\b|\bsubmissions? to\b.{0,40}@"),
-    ("credits", r"^\(?(reporting|writing|editing|additional reporting|compiled) by\b"),
-    ("wire dateline only", r"^\(?(reuters|ap|afp|xinhua|bloomberg|dpa|efe|ani|pti)\)?\s*$"),
-))
+# a body tells. Named by concept: (name, trigger words, pattern). The pattern (case-insensitive) is
+# only tried on paragraphs up to BOILERPLATE_MAX_CHARS that contain one of the trigger words, which
+# keeps the check at a few substring tests for an ordinary paragraph.
+_RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("opinion disclaimer", ("expressed", "necessarily"),
+     r"\b(views|opinions) expressed\b|\bdo(es)? not necessarily (reflect|represent)\b"),
+    ("republication note", ("appeared", "published"),
+     r"\b(first|originally) (appeared|published)\b|\brepublished (with|by) permission\b"),
+    ("follow us", ("follow", "like us", "join us"),
+     r"^(follow|like|join) us on\b|\bfollow (us|@\w+) on (twitter|x|facebook|instagram|telegram)\b"),
+    ("newsletter", ("newsletter",), r"\b(subscribe|sign up)\b.{0,40}\bnewsletter\b"),
+    ("copyright", ("©", "(c)", "copyright", "rights reserved"), r"^(©|\(c\)|copyright\b)|\ball rights reserved\b"),
+    ("submissions", ("contribute", "your tip", "your stor", "submission"),
+     r"\b(want to contribute|send (us )?your (tips|story|stories|submissions))\b|\bsubmissions? to\b.{0,40}@"),
+    ("credits", ("by",), r"^\(?(reporting|writing|editing|additional reporting|compiled) by\b"),
+    ("wire dateline only", ("reuters", "ap", "afp", "xinhua", "bloomberg", "dpa", "efe", "ani", "pti"),
+     r"^\(?(reuters|ap|afp|xinhua|bloomberg|dpa|efe|ani|pti)\)?\s*$"),
+)
+BOILERPLATE_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (name, re.compile(rx, re.IGNORECASE)) for name, _triggers, rx in _RULES)
+_TRIGGERS: tuple[tuple[str, ...], ...] = tuple(triggers for _name, triggers, _rx in _RULES)
 BOILERPLATE_MAX_CHARS = 400
 
 
@@ -207,8 +254,9 @@ def is_boilerplate(paragraph: str) -> str | None:
     text = paragraph.strip()
     if len(text) > BOILERPLATE_MAX_CHARS:
         return None
-    for name, rx in BOILERPLATE_PATTERNS:
-        if rx.search(text):
+    low = text.casefold()
+    for (name, rx), triggers in zip(BOILERPLATE_PATTERNS, _TRIGGERS, strict=True):
+        if any(t in low for t in triggers) and rx.search(text):
             return name
     return None
 
@@ -237,27 +285,28 @@ MIN_NAMES = 6  # fewer names than this and the name test is not applied
 SHINGLE = 5
 
 
-def shingles(text: str, size: int = SHINGLE) -> set[int]:
+def _words(text: str) -> list[str]:
+    return _WORD.findall(normalise_text(text))
+
+
+def shingles(text: str, size: int = SHINGLE, words: list[str] | None = None) -> set[int]:
     """Hashes of the text's ``size``-word shingles (in-process hashes: compare, never store)."""
-    words = _WORD.findall(normalise_text(text))
+    words = _words(text) if words is None else words
     if len(words) <= size:
         return {hash(tuple(words))} if words else set()
     return {hash(t) for t in zip(*(words[i:] for i in range(size)), strict=False)}
 
 
-_SENTENCE_START = re.compile(r"(?:^|[.!?:;\"“”»«]\s+|\n)\s*$")
-_TOKEN = re.compile(r"\w[\w'’.-]*\w|\w", re.UNICODE)
+# A capitalised word not at the start of a sentence or paragraph (the text is given a leading ". "),
+# and any token with a digit.
+_CAPITALISED = re.compile(r"(?<![.!?:;\"“”»«\n] )(?<!\n)\b[^\W\d_][\w'’-]*")
+_NUMBER = re.compile(r"\b\w*\d[\w'’.,-]*")
 
 
 def distinctive_tokens(text: str) -> set[str]:
     """Names and numbers: tokens with a digit, or capitalised where a sentence does not begin."""
-    out: set[str] = set()
-    for m in _TOKEN.finditer(text):
-        token = m.group()
-        if any(ch.isdigit() for ch in token):
-            out.add(token.casefold())
-        elif token[0].isupper() and not _SENTENCE_START.search(text[max(0, m.start() - 3):m.start()]):
-            out.add(token.casefold())
+    out = {w.casefold() for w in _CAPITALISED.findall(". " + text) if w[0].isupper()}
+    out.update(n.rstrip(".,").casefold() for n in _NUMBER.findall(text))
     return out
 
 
@@ -269,11 +318,12 @@ def _containment(a: set[int] | set[str], b: set[int] | set[str]) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Similarity:
-    """How alike two bodies (boilerplate stripped) are."""
+    """How alike two bodies (boilerplate stripped) are. ``names`` and ``bits`` are only worked out
+    when they can change the verdict (None otherwise, and for names also when too few to judge)."""
 
     containment: float  # of 5-word shingles, relative to the smaller body
-    names: float | None  # containment of names and numbers; None when too few to judge
-    bits: int  # SimHash distance of the stripped bodies
+    names: float | None  # containment of names and numbers
+    bits: int | None  # SimHash distance of the two bodies
     words: int  # words in the smaller body
 
     def as_dict(self) -> dict[str, float | int | None]:
@@ -282,11 +332,17 @@ class Similarity:
 
 
 def compare(a: str, b: str) -> Similarity:
-    words = min(len(_WORD.findall(a)), len(_WORD.findall(b)))
-    names_a, names_b = distinctive_tokens(a), distinctive_tokens(b)
-    names = (_containment(names_a, names_b) if min(len(names_a), len(names_b)) >= MIN_NAMES else None)
-    return Similarity(containment=_containment(shingles(a), shingles(b)), names=names,
-                      bits=hamming(simhash(a), simhash(b)), words=words)
+    words_a, words_b = _words(a), _words(b)
+    words = min(len(words_a), len(words_b))
+    containment = _containment(shingles(a, words=words_a), shingles(b, words=words_b))
+    names = bits = None
+    if containment >= CLOSE_CONTAINMENT and words >= MIN_WORDS:
+        names_a, names_b = distinctive_tokens(a), distinctive_tokens(b)
+        if min(len(names_a), len(names_b)) >= MIN_NAMES:
+            names = _containment(names_a, names_b)
+        if containment < NEAR_DUP_CONTAINMENT:
+            bits = hamming(simhash(a), simhash(b))
+    return Similarity(containment=containment, names=names, bits=bits, words=words)
 
 
 def same_story(sim: Similarity) -> bool:
@@ -297,7 +353,7 @@ def same_story(sim: Similarity) -> bool:
         return False
     if sim.containment >= NEAR_DUP_CONTAINMENT:
         return True
-    return sim.bits <= NEAR_DUP_MAX_BITS and sim.containment >= CLOSE_CONTAINMENT
+    return sim.bits is not None and sim.bits <= NEAR_DUP_MAX_BITS and sim.containment >= CLOSE_CONTAINMENT
 
 
 def iter_paragraphs(body: str) -> Iterable[str]:

@@ -78,10 +78,18 @@ class Store(SourceStateMixin):
             raise StoreError(f"cannot open database {path}: {exc}") from None
         store = cls(conn, clock=clock, path=path)
         if migrate:
-            store.migrate()
+            try:
+                store.migrate()
+            except sqlite3.Error as exc:
+                conn.close()
+                raise StoreError(f"cannot migrate database {path}: {exc}") from None
         return store
 
     def migrate(self) -> list[str]:
+        """Apply pending migrations; returns their names. Takes the write lock only when some are
+        pending (so opening a database that a daemon is writing to never waits for it)."""
+        if not self.pending_migrations():
+            return []
         with self.write():
             applied = apply_migrations(self.db, self.now())
         for name in applied:
@@ -207,17 +215,17 @@ class Store(SourceStateMixin):
                 if status == "unchanged":
                     return StoreResult(article_id, story_id, "unchanged")
             else:
-                found = self.stories.find(body, chash, hints=self._hint_ids(hints))
-                row = self._article_row(source, stated, keys[0], article, chash, now, html)
+                indexed = index_body(body)
+                found = self.stories.find(body, chash, hints=self._hint_ids(hints), indexed=indexed)
+                row = self._article_row(source, stated, keys[0], article, chash, now, html, indexed)
                 if found is None:
-                    story_id = int(db.table("stories").insert(
-                        {"title": article.title, "created": now}).last_pk)  # type: ignore[arg-type]
+                    story_id = self._insert("stories", {"title": article.title, "created": now})
                 else:
                     story_id = found.story_id
                     log.info("joins story %d (%s copy of article %d)", story_id, found.how, found.article_id,
                              extra={"source": source, "url": fetched_url})
                 row["story_id"] = story_id
-                article_id = int(db.table("articles").insert(row).last_pk)  # type: ignore[arg-type]
+                article_id = self._insert("articles", row)
                 if found is None:
                     db.execute("UPDATE stories SET first_article_id = ? WHERE id = ?", [article_id, story_id])
                 self._add_keys(keys, article_id)
@@ -272,9 +280,16 @@ class Store(SourceStateMixin):
             self.db.execute("INSERT OR IGNORE INTO article_urls (url_key, article_id) VALUES (?, ?)",
                             [key, article_id])
 
+    def _insert(self, table: str, row: Mapping[str, Any]) -> int:
+        """INSERT one row, returning its id (plain SQL: this is the hot path of every new article)."""
+        cols = ", ".join(row)
+        marks = ", ".join("?" * len(row))
+        cur = self.conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", list(row.values()))
+        return int(cur.lastrowid or 0)
+
     def _article_row(self, source: str, url: str, key: str, a: Article, chash: str, now: str,
-                     html: bytes | None) -> dict[str, Any]:
-        _stripped, simhash, hashes = index_body(a.text)
+                     html: bytes | None, indexed: tuple[str, int, list[int]]) -> dict[str, Any]:
+        _stripped, simhash, hashes = indexed
         return {
             "url": url, "url_key": key, "source": source,
             "title": a.title, "byline": a.byline, "authors": json.dumps(a.authors, ensure_ascii=False),

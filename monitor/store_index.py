@@ -79,14 +79,16 @@ class StoryIndex:
                               [(h, article_id) for h in hashes])
 
     # ------------------------------------------------------------------ lookup
-    def find(self, body: str, content_hash: str, *, hints: tuple[int, ...] = ()) -> StoryMatch | None:
+    def find(self, body: str, content_hash: str, *, hints: tuple[int, ...] = (),
+             indexed: tuple[str, int, list[int]] | None = None) -> StoryMatch | None:
         """The story ``body`` belongs to, or None. ``hints`` are article ids worth checking too (the
-        article a page names as its canonical on another site)."""
+        article a page names as its canonical on another site); ``indexed`` is ``index_body(body)``
+        when the caller has it already."""
         row = self.conn.execute("SELECT story_id, id FROM articles WHERE content_hash = ? LIMIT 1",
                                 [content_hash]).fetchone()
         if row:
             return StoryMatch(int(row[0]), int(row[1]), "exact")
-        stripped, simhash, hashes = index_body(body)
+        stripped, simhash, hashes = indexed or index_body(body)
         if not stripped.strip():
             return None
         candidates: dict[int, _Candidate] = {}

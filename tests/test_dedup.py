@@ -139,17 +139,27 @@ def test_same_site_and_front_page() -> None:
 # ---------------------------------------------------------------------------- fingerprints
 
 def _reference_simhash(text: str, shingle: int = 3) -> int:
-    """The textbook SimHash, bit by bit (the fast one must agree with it exactly)."""
+    """The textbook SimHash, bit by bit, over shingle hashes made independently of dedup.py: each
+    word's 64-bit BLAKE2b, the i-th word of a window rotated left by 21*i bits, XORed."""
     words = re.findall(r"\w+", dedup.normalise_text(text))
     if not words:
         return 0
+
+    def h(word: str, i: int) -> int:
+        v = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "big")
+        r = (21 * i) % 64
+        return ((v << r) | (v >> (64 - r))) & (2**64 - 1) if r else v
+
+    windows = [words[i:i + shingle] for i in range(max(1, len(words) - shingle + 1))]
     weights = [0] * 64
-    for i in range(max(1, len(words) - shingle + 1)):
-        h = int.from_bytes(hashlib.blake2b(" ".join(words[i:i + shingle]).encode(), digest_size=8).digest(), "big")
+    for window in windows:
+        value = 0
+        for i, word in enumerate(window):
+            value ^= h(word, i)
         for bit in range(64):
-            weights[bit] += 1 if (h >> bit) & 1 else -1
-    value = sum(1 << bit for bit in range(64) if weights[bit] > 0)
-    return value - (1 << 64) if value >= 1 << 63 else value
+            weights[bit] += 1 if (value >> bit) & 1 else -1
+    result = sum(1 << bit for bit in range(64) if weights[bit] > 0)
+    return result - (1 << 64) if result >= 1 << 63 else result
 
 
 @pytest.mark.parametrize("text", [SEED_BODY, SYNDICATED_BODY, SHORT_A, "one", "two words", "", "Ünïcödé 東京 visit"])
@@ -161,7 +171,7 @@ def test_simhash_is_close_for_copies_and_far_for_other_articles() -> None:
     seed = dedup.simhash(SEED_BODY)
     assert -(1 << 63) <= seed < 1 << 63
     lightly_edited = SEED_BODY.replace("state visit", "official visit", 1)
-    assert dedup.hamming(seed, dedup.simhash(lightly_edited)) <= 3
+    assert dedup.hamming(seed, dedup.simhash(lightly_edited)) <= 6  # a few of 64 bits
     assert dedup.hamming(seed, dedup.simhash(SAME_TOPIC_BODY)) > 12
 
 
@@ -228,8 +238,10 @@ def test_syndicated_copy_with_a_new_first_paragraph_is_the_same_story() -> None:
 
 
 def test_same_topic_is_not_the_same_story() -> None:
+    shared = dedup.distinctive_tokens(SEED_BODY) & dedup.distinctive_tokens(SAME_TOPIC_BODY)
+    assert {"lee", "xi", "beijing", "seoul", "shanghai", "tokyo"} <= shared  # they share many names...
     sim = dedup.compare(SEED_BODY, SAME_TOPIC_BODY)
-    assert sim.names is not None and sim.names >= 0.3  # they do share many names...
+    assert sim.containment < dedup.CLOSE_CONTAINMENT
     assert not dedup.same_story(sim)  # ...but not the telling
 
 
