@@ -153,18 +153,27 @@ def _name_kind(name: str) -> int:
     words = VOCAB.words
     low = name.lower()
     kind = words.get(low, 0) | VOCAB.exact.get(low, 0)
-    if len(low) > MIN_STEM:
-        kind |= _stem_hit(low)
-    tokens = _SPLIT.split(low if low == name else _CAMEL.sub("-", name).lower())
-    tokens = [t for t in tokens if t]
-    if len(tokens) > 1:
+    if low == name and low.isalnum():
+        if len(low) > MIN_STEM:
+            kind |= _stem_hit(low)
+    else:
+        if low != name:
+            low = _CAMEL.sub("-", name).lower()
+        tokens = [t for t in _SPLIT.split(low) if t]
         for token in tokens:
             kind |= words.get(token, 0)
             if len(token) > MIN_STEM:
                 kind |= _stem_hit(token)
-        # parts written with separators ("l-article-body-segment" holds "article-body")
-        for k in range(len(tokens) - 1):
-            kind |= _stem_hit("".join(tokens[k:])) | _stem_hit("".join(tokens[:k + 2]))
+        n = len(tokens)
+        if n > 1:
+            # parts written with separators: "l-article-body-segment" holds "article-body"
+            for k in range(n - 1):
+                pair = tokens[k] + tokens[k + 1]
+                kind |= words.get(pair, 0)
+                if k + 2 < n:
+                    kind |= words.get(pair + tokens[k + 2], 0)
+            joined = "".join(tokens)
+            kind |= words.get(joined, 0) | _stem_hit(joined)
     if len(_CACHE) > _CACHE_LIMIT:
         _CACHE.clear()
     _CACHE[name] = kind
