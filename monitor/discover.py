@@ -62,6 +62,7 @@ ARTICLE_OG_TYPES = frozenset({"article", "news", "newsarticle", "blog", "blogpos
 _OG_TYPE = re.compile(r"""<meta\s[^>]*(?:property|name)\s*=\s*["']og:type["'][^>]*>""", re.IGNORECASE)
 _CONTENT = re.compile(r"""content\s*=\s*["']([^"']*)["']""", re.IGNORECASE)
 JSON_FEED_VERSION = "jsonfeed.org/version/"
+XML_ROOTS = ("<rss", "<feed", "<rdf:rdf", "<urlset", "<sitemapindex")  # feeds and sitemaps without a prolog
 
 
 def detect_kind(page: Page) -> Kind:
@@ -72,7 +73,8 @@ def detect_kind(page: Page) -> Kind:
     if ctype == "application/feed+json" or (head.startswith("{") and JSON_FEED_VERSION in head):
         return "feed"
     lowered = head.lower()
-    if head.startswith("<?xml") or (ctype.endswith("xml") and ctype != "application/xhtml+xml"):
+    if head.startswith("<?xml") or (ctype.endswith("xml") and ctype != "application/xhtml+xml") \
+            or lowered.startswith(XML_ROOTS):
         if "<urlset" in lowered or "<sitemapindex" in lowered:
             return "sitemap"
         if "<rss" in lowered or "<feed" in lowered or "<rdf:rdf" in lowered:
@@ -92,10 +94,11 @@ def discover(page: Page, source: SourceConfig, *, kind: Kind | None = None,
     """Links on a page of the source's kind (detected when not given). Returns (links, child
     sitemap URLs to read next). Raises DiscoverError when the page is not what it claims."""
     kind = kind or source.kind or detect_kind(page)
+    now = now or datetime.now(UTC)
     if kind == "feed":
         return _feed(page, source), []
     if kind == "sitemap":
-        return _sitemap(page, source, now or datetime.now(UTC))
+        return _sitemap(page, source, now)
     if kind == "page":
         return [Link(url=page.final_url, source=source.name, via=page.url)], []
     return _listing(page, source), []

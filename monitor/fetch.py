@@ -202,7 +202,7 @@ class Fetcher:
         except AddressBlocked as exc:
             raise FetchError(str(exc), url=url, outcome="blocked_address") from None
         except httpcore.ConnectError as exc:  # the name does not resolve
-            raise FetchError(f"connection failed: {exc}", url=url, outcome="connection_error") from None
+            raise FetchError(f"connection failed ({exc})", url=url, outcome="connection_error") from None
 
     async def _check_robots(self, url: str, client: httpx.AsyncClient) -> None:
         robots = await self.robots.get(url, lambda robots_url: self._load_robots(robots_url, client))
@@ -307,8 +307,8 @@ class Fetcher:
                 except httpx.InvalidURL as exc:
                     raise FetchError(f"invalid URL: {exc}", url=url, outcome="invalid_url") from None
                 except httpx.TransportError as exc:
-                    raise FetchError(f"connection failed: {exc or type(exc).__name__}", url=url,
-                                     outcome="connection_error") from None
+                    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                    raise FetchError(f"connection failed ({detail})", url=url, outcome="connection_error") from None
                 finally:
                     end = self._monotonic()
                     budget.spent += end - started

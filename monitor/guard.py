@@ -71,10 +71,11 @@ class AddressBlocked(Exception):
     """A connection to a non-public address was refused. Not an httpx error on purpose: it must not
     be mistaken for a network failure and retried."""
 
-    def __init__(self, host: str, address: str, why: str = "which is not a public address") -> None:
+    def __init__(self, host: str, address: str, why: str = "is not a public address") -> None:
         self.host = host
         self.address = address
-        super().__init__(f"{host} resolves to {address}, {why}" if address != host else f"{host}: {why}")
+        shown = host.strip("[]")
+        super().__init__(f"{host} resolves to {address}, which {why}" if address != shown else f"{shown} {why}")
 
 
 def _embedded_v4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -137,7 +138,7 @@ async def check_host(host: str, port: int, resolver: Resolver, timeout: float | 
             raise AddressBlocked(host, str(literal))
         return [str(literal)]
     if blocked_name(host):
-        raise AddressBlocked(host, host, "a local or cloud metadata name")
+        raise AddressBlocked(host, host.strip("[]"), "is a local or cloud metadata name")
     try:
         addresses = await asyncio.wait_for(resolver(host, port), timeout)
     except (OSError, TimeoutError, UnicodeError) as exc:
@@ -174,7 +175,7 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
 
     async def connect_unix_socket(self, path: str, timeout: float | None = None,
                                   socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
-        raise AddressBlocked(path, "unix socket", "a local socket")
+        raise AddressBlocked(path, path, "is a local socket")
 
     async def sleep(self, seconds: float) -> None:
         await self.inner.sleep(seconds)

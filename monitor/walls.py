@@ -96,5 +96,5 @@ def needs_browser(html: str) -> str | None:
     if len(text) >= SHELL_MAX_TEXT:
         return None
     where = f", mount point {mount.tag}#{mount.id}" if mount is not None and mount.id else ""
-    return (f"needs a browser to render: an empty page shell ({scripts} scripts, {len(text)} characters "
+    return (f"needs a browser to render: an empty page shell ({scripts} script{'s' if scripts != 1 else ''}, {len(text)} characters "
             f"of text{where})")
