@@ -64,7 +64,7 @@ def extract(html: str | bytes, url: str | None = None, rules: SiteRules | None =
     drops = decide_drops(lay, find_consent_banners(lay), find_related_boxes(lay))
     site = site_name(head)
     words = site_words(site, url)
-    h1_at = [i for i, tag in enumerate(lay.tags) if tag == "h1" and not drops.hard[i]][:5]
+    h1_at = [i for i in lay.h1s if not drops.hard[i]][:5]
     h1s = [lay.text(i) for i in h1_at]
     title = pick_title(head, h1s, site, url)
     heading = next((i for i, text in zip(h1_at, h1s, strict=True) if text == title), -1)

@@ -68,6 +68,7 @@ class Layout:
     links: list[dict[str, str | None]] = field(default_factory=list)
     title: int = -1  # the <title> element
     html_lang: str | None = None
+    h1s: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.tags)
@@ -124,6 +125,8 @@ _LAYOUT_ONLY = frozenset({"html", "head", "body", "ul", "ol", "dl", "table", "tb
 _PLAIN = frozenset({"b", "strong", "i", "em", "u", "s", "sup", "sub", "big", "mark", "code", "q", "kbd", "var",
                     "dfn", "bdi", "bdo", "wbr", "tt", "strike", "del", "font", "br", "hr"})
 _NO_ATTRS: dict[str, str | None] = {}
+_VOID = frozenset({"img", "br", "hr", "input", "meta", "link", "source", "wbr", "area", "col", "embed",
+                   "param", "track", "base"})
 MAX_ELEMENTS = 250_000  # the walk stops descending here: memory and time stay bounded
 _CLASS_CACHE: dict[str, int] = {}
 _CACHE_LIMIT = 50_000
@@ -247,8 +250,8 @@ def build_layout(root: LexborNode) -> Layout:
                 owner.append(i)
                 lens.append(0)
                 link_lens.append(0)
-            if tag in prune_tags or n_el >= MAX_ELEMENTS:
-                end[i] = n_el  # never article text (or past the cap): not walked at all
+            if tag in prune_tags or tag in _VOID or n_el >= MAX_ELEMENTS:
+                end[i] = n_el  # no children, never article text, or past the cap: not walked
                 continue
             stack.append((node.iter(include_text=True, skip_empty=tag in layout_only), i, block, link))
             break
@@ -282,6 +285,8 @@ def _special(lay: Layout, i: int, tag: str, attrs: dict[str, str | None]) -> int
             return Flag.LINK | Flag.CLICKABLE
         return Flag.LINK
     if tag in _HEADINGS:
+        if tag == "h1":
+            lay.h1s.append(i)
         return Flag.HEADING
     if tag == "figure":
         return Flag.FIGURE
