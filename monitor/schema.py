@@ -270,10 +270,44 @@ def _m030_daemon_source_health(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m004_store_fts_datasette(db: sqlite_utils.Database) -> None:
+    """The same full-text table, declared with ``content="articles"`` in double quotes: the spelling
+    Datasette (and sqlite-utils' ``detect_fts``) looks for, so ``datasette monitor.db`` offers search
+    on the articles table as it is. Rebuilt from the articles table."""
+    _script(db,
+        """
+        DROP TRIGGER IF EXISTS articles_fts_ai;
+        DROP TRIGGER IF EXISTS articles_fts_ad;
+        DROP TRIGGER IF EXISTS articles_fts_au;
+        DROP TABLE IF EXISTS articles_fts;
+        CREATE VIRTUAL TABLE articles_fts USING fts5(
+            title, byline, text, captions, content="articles", content_rowid="id",
+            tokenize="unicode61 remove_diacritics 2"
+        );
+        CREATE TRIGGER articles_fts_ai AFTER INSERT ON articles BEGIN
+            INSERT INTO articles_fts(rowid, title, byline, text, captions)
+            VALUES (new.id, new.title, new.byline, new.text, new.captions);
+        END;
+        CREATE TRIGGER articles_fts_ad AFTER DELETE ON articles BEGIN
+            INSERT INTO articles_fts(articles_fts, rowid, title, byline, text, captions)
+            VALUES ('delete', old.id, old.title, old.byline, old.text, old.captions);
+        END;
+        CREATE TRIGGER articles_fts_au AFTER UPDATE OF title, byline, text, captions ON articles BEGIN
+            INSERT INTO articles_fts(articles_fts, rowid, title, byline, text, captions)
+            VALUES ('delete', old.id, old.title, old.byline, old.text, old.captions);
+            INSERT INTO articles_fts(rowid, title, byline, text, captions)
+            VALUES (new.id, new.title, new.byline, new.text, new.captions);
+        END;
+        INSERT INTO articles_fts(articles_fts) VALUES ('rebuild');
+        """
+    )
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_fts", _m002_fts),
     ("003_store_dedup_index", _m003_store_dedup_index),
+    ("004_store_fts_datasette", _m004_store_fts_datasette),
     # storage migrations are appended here
 ]
 MIGRATIONS += ALERT_MIGRATIONS  # the alerts package's own, by name (see schema_alerts.py)

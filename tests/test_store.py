@@ -92,6 +92,13 @@ def test_migrations_apply_once_and_are_recorded(tmp_path: Path) -> None:
         assert s.migrate() == []
 
 
+def test_datasette_finds_the_search_index(store: Store) -> None:
+    """Datasette offers search on a table when sqlite-utils' rule finds its FTS table (content="...")."""
+    import sqlite_utils
+
+    assert sqlite_utils.Database(store.conn)["articles"].detect_fts() == "articles_fts"
+
+
 def test_upgrade_from_the_first_schema_rebuilds_the_dedup_index(tmp_path: Path) -> None:
     """A database made before 003_store_dedup_index keeps its rows, and they become findable."""
     path = tmp_path / "old.db"
