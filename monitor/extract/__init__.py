@@ -53,7 +53,6 @@ def extract(html: str | bytes, url: str | None = None, rules: SiteRules | None =
     text = defuse(to_text(html, url), url)
     tree = LexborHTMLParser(text, scripting=True)
     ld_scripts = [s.text() for s in tree.css('script[type="application/ld+json" i]')]
-    tree.strip_tags(list(VOCAB.strip_tags))
     apply_drops(tree, rules, url)
     root = tree.root
     if root is None:

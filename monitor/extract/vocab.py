@@ -39,7 +39,6 @@ class Kind:
 
 @dataclass(frozen=True, slots=True)
 class Vocabulary:
-    strip_tags: tuple[str, ...]
     skip_tags: frozenset[str]
     prune_tags: frozenset[str]
     block_tags: frozenset[str]
@@ -100,7 +99,6 @@ def _load(path: Path) -> Vocabulary:
         ({"parts": cs["parts"]}, Kind.CONSENT),
     ])
     return Vocabulary(
-        strip_tags=tuple(raw["strip_tags"]),
         skip_tags=frozenset(raw["skip_tags"]),
         prune_tags=frozenset(raw["prune_tags"]),
         block_tags=frozenset(raw["block_tags"]),
