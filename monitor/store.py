@@ -58,7 +58,7 @@ class Store(SourceStateMixin):
         self.clock = clock
         self.path = path
         self.stories = StoryIndex(conn)
-        self._retention_at = 0.0  # monotonic time of this process's last retention pass
+        self._retention_at: float | None = None  # monotonic time of this process's last retention pass
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -356,7 +356,7 @@ class Store(SourceStateMixin):
     def maybe_apply_retention(self, keep: float | None, *, every: float = 600.0) -> int:
         """:meth:`apply_retention` at most once per ``every`` seconds in this process, 20 batches at
         most (the rest waits for the next pass): cheap enough to call after every source run."""
-        if keep is None or time.monotonic() - self._retention_at < every:
+        if keep is None or (self._retention_at is not None and time.monotonic() - self._retention_at < every):
             return 0
         self._retention_at = time.monotonic()
         return self.apply_retention(keep, max_batches=20)

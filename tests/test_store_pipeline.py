@@ -222,3 +222,27 @@ def test_stored_html_is_reextracted(tmp_path: Path, site: Site) -> None:
     assert rows(config, "SELECT reason FROM revisions") == [{"reason": "reextract"}]
     again = run_cli("reextract", "--config", str(config))
     assert "0 changed, 1 unchanged" in again.stdout
+
+
+def test_retention_runs_after_a_source_run(tmp_path: Path, site: Site) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    site.page(ARTICLE, page(SEED_TITLE, SEED_PARAGRAPHS))
+    listing = site.page("/opinions", listing_html(site.url + ARTICLE))
+    config = make_config(tmp_path, [{"name": "s", "url": listing, "kind": "listing"}], retention="7d",
+                         store_html=True)
+    start = datetime.now(UTC)
+
+    async def run_at(when: datetime) -> Any:
+        async with Monitor(load_config(config), clock=lambda: when) as mon:
+            return await mon.fetch()
+
+    asyncio.run(run_at(start))
+    asyncio.run(run_at(start + timedelta(days=3)))
+    assert rows(config, "SELECT text IS NOT NULL AS kept FROM articles") == [{"kept": 1}]
+    asyncio.run(run_at(start + timedelta(days=8)))
+    [row] = rows(config, "SELECT title, text, html, text_cleared FROM articles")
+    assert (row["title"], row["text"], row["html"]) == (SEED_TITLE, None, None) and row["text_cleared"]
+    found = run_cli("search", "Seoul", "--json", "--config", str(config))
+    assert [json.loads(x)["title"] for x in found.stdout.splitlines()] == [SEED_TITLE]
+    assert run_cli("search", "memoranda", "--config", str(config)).returncode == 1
