@@ -2,8 +2,8 @@
 
 The HTML parser spends time quadratic in the nesting depth (each start tag looks down the stack of
 open elements) and in the number of attributes of one tag (each is checked for duplicates). Pages
-never need either: browsers stop nesting at a few hundred levels. Two cheap counts decide whether a
-page could be pathological at all; only then is it scanned, and flattened beyond
+never need either: browsers stop nesting at a few hundred levels. The page's length and two cheap
+counts decide whether it could be pathological at all; only then is it scanned, and flattened beyond
 :data:`MAX_DEPTH` levels or cut to :data:`MAX_TAG_CHARS` characters per tag.
 """
 
@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 MAX_DEPTH = 512  # Blink's HTML parser stops nesting here too
 MAX_TAG_CHARS = 4000
+SUSPECT_CHARS = 150_000  # a shorter page parses in well under a second however it nests
 SUSPECT_TAGS = 25_000  # fewer tags than this cannot nest deep enough to cost much
 SUSPECT_ATTRS = 20_000
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9:-]*)[^<>]*?(/?)>")
@@ -28,6 +29,8 @@ _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "
 
 def defuse(text: str, url: str | None = None) -> str:
     """``text`` unchanged, unless it nests tags too deep or packs too much into one tag."""
+    if len(text) < SUSPECT_CHARS:
+        return text
     if text.count("=") > SUSPECT_ATTRS:
         text = _LONG_TAG.sub(_shorten, text)
     if text.count("<") > SUSPECT_TAGS:
