@@ -57,7 +57,7 @@ class _Kept:
     def __init__(self, lay: Layout, drops: Drops) -> None:
         dropped = drops.body
         chars, links, commas = lay.block_chars, lay.block_links, lay.block_commas
-        self.blocks = {b: _Block(n, links[b], commas[b]) for b, n in enumerate(chars) if n and not dropped[b]}
+        self.blocks = {b: _Block(n, links.get(b, 0), commas.get(b, 0)) for b, n in chars.items() if not dropped[b]}
         self.roots = drops.roots
         self.chars = [0]
         self.links = [0]
@@ -84,7 +84,7 @@ def _score(lay: Layout, drops: Drops, kept: _Kept) -> tuple[dict[int, float], di
         points = 1.0 + s.commas + min(s.chars / 100.0, 3.0)
         # a paragraph gives its points to its container; a block with text beside inner blocks
         # (text broken by <br>, a div with loose text) is a container itself
-        node = parent[b] if (tags[b] in LEAF_BLOCKS or not nested[b]) else b
+        node = parent[b] if (tags[b] in LEAF_BLOCKS or b not in nested) else b
         direct[node] = direct.get(node, 0.0) + points
         for weight in LEVEL_WEIGHTS:
             if node < 0:

@@ -51,10 +51,10 @@ class Layout:
     flag: list[int] = field(default_factory=list)  # Flag of the element itself
     block: list[int] = field(default_factory=list)  # nearest block element (itself or an ancestor)
     in_link: list[bool] = field(default_factory=list)
-    nested: list[bool] = field(default_factory=list)  # a block element with a block element inside
-    block_chars: list[int] = field(default_factory=list)  # per block: its own text (not inner blocks')
-    block_links: list[int] = field(default_factory=list)  # ... of which inside links
-    block_commas: list[int] = field(default_factory=list)  # ... commas in it (sentence signal)
+    nested: set[int] = field(default_factory=set)  # block elements with a block element inside
+    block_chars: dict[int, int] = field(default_factory=dict)  # per block: its own text (not inner blocks')
+    block_links: dict[int, int] = field(default_factory=dict)  # ... of which inside links
+    block_commas: dict[int, int] = field(default_factory=dict)  # ... commas in it (sentence signal)
     end: list[int] = field(default_factory=list)  # one past the last element of the subtree
     seq: list[int] = field(default_factory=list)  # first text piece at or after the element
     pieces: list[str] = field(default_factory=list)  # text nodes in document order; "\n" for <br>
@@ -115,7 +115,7 @@ class Layout:
 
 
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
-_SPECIAL = frozenset({"a", "button", "input", "figure", "figcaption", "meta", "link", "title", "html",
+_SPECIAL = frozenset({"button", "input", "figure", "figcaption", "meta", "link", "title", "html",
                       *_HEADINGS})
 # Containers whose white-space-only text is mostly indentation between child elements: it is not
 # walked, and a space is put back between two inline children instead.
@@ -173,14 +173,14 @@ def build_layout(root: LexborNode) -> Layout:
                 owner.append(p)
                 lens.append(n)
                 if n:
-                    bchars[p_block] += n
+                    bchars[p_block] = bchars.get(p_block, 0) + n
                     if p_link:
                         link_lens.append(n)
-                        blinks[p_block] += n
+                        blinks[p_block] = blinks.get(p_block, 0) + n
                     else:
                         link_lens.append(0)
                     if "," in text or not text.isascii():
-                        bcommas[p_block] += len(_COMMAS.findall(text))
+                        bcommas[p_block] = bcommas.get(p_block, 0) + len(_COMMAS.findall(text))
                 else:
                     link_lens.append(0)
                 continue
@@ -188,8 +188,9 @@ def build_layout(root: LexborNode) -> Layout:
                 continue
             i = n_el
             n_el += 1
+            is_block = tag in block_tags
             if owner and p >= 0 and not pieces[-1][-1:].isspace() and (
-                    tag in block_tags or (owner[-1] != p and tags[p] in layout_only)):
+                    is_block or (owner[-1] != p and tags[p] in layout_only)):
                 # a block starts, or the white space skipped between two inline children
                 pieces.append(" ")
                 owner.append(p)
@@ -223,7 +224,15 @@ def build_layout(root: LexborNode) -> Layout:
                     flag |= Flag.HIDDEN
                 if "data-caption" in attrs:
                     flag |= Flag.FIGURE
-            if tag in special:
+            if tag == "a":
+                href = attrs.get("href")
+                if href is None:
+                    flag |= Flag.CLICKABLE
+                elif not href or href[0] == "#" or href.startswith("javascript"):
+                    flag |= Flag.LINK | Flag.CLICKABLE
+                else:
+                    flag |= Flag.LINK
+            elif tag in special:
                 flag |= _special(lay, i, tag, attrs)
             nodes.append(node)
             tags.append(tag)
@@ -233,14 +242,10 @@ def build_layout(root: LexborNode) -> Layout:
             seq.append(len(pieces))
             end.append(0)
             link = p_link or bool(flag & Flag.LINK)
-            nested.append(False)
-            bchars.append(0)
-            blinks.append(0)
-            bcommas.append(0)
-            if tag in block_tags or p < 0:
+            if is_block or p < 0:
                 block = i
                 if p_block >= 0 and tag != "br":
-                    nested[p_block] = True
+                    nested.add(p_block)
             else:
                 block = p_block
             blocks.append(block)
@@ -277,13 +282,6 @@ def index_of(lay: Layout) -> dict[int, int]:
 
 def _special(lay: Layout, i: int, tag: str, attrs: dict[str, str | None]) -> int:
     """Flags (and head records) of the tags that need more than their class and id read."""
-    if tag == "a":
-        href = attrs.get("href")
-        if href is None:
-            return Flag.CLICKABLE
-        if not href or href[0] == "#" or href.startswith("javascript"):
-            return Flag.LINK | Flag.CLICKABLE
-        return Flag.LINK
     if tag in _HEADINGS:
         if tag == "h1":
             lay.h1s.append(i)
