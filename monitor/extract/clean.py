@@ -111,30 +111,38 @@ def decide_drops(lay: Layout, banners: list[int] | None = None, boxes: list[int]
     body = [False] * n
     consent: list[int] = []
     page_text = max(lay.text_len(0) - lay.link_len(0), 1) if n else 1
+    parent, tags, flags, kinds = lay.parent, lay.tags, lay.flag, lay.kind
+    seq, end, cum = lay.seq, lay.end, lay.cum
+    last = len(lay.pieces)
     for i in range(n):
-        p = lay.parent[i]
+        p = parent[i]
         if p >= 0 and hard[p]:
             hard[i] = body[i] = True
             continue
-        inherited_body = p >= 0 and body[p]
-        tag, flag = lay.tags[i], lay.flag[i]
+        flag = flags[i]
+        e = end[i]
+        size = cum[seq[e] if e < n else last] - cum[seq[i]]
+        if not size and not flag & (Flag.SKIP | Flag.HIDDEN):
+            body[i] = p >= 0 and body[p]  # no text: nothing to decide
+            continue
+        tag = tags[i]
         # an element without text changes no text: its class is not even read; nor is a link's
         # (links are judged by the blocks around them)
-        kind = lay.kind_of(i) if lay.kind[i] and tag != "a" and lay.text_len(i) else 0
+        kind = lay.kind_of(i) if kinds[i] and tag != "a" and size else 0
         drop = False
         caption = False
         if flag & (Flag.SKIP | Flag.HIDDEN) and tag not in WRAPPER_TAGS:
-            drop = not (flag & Flag.HIDDEN and tag == "article" and lay.text_len(i) > 2000)
+            drop = not (flag & Flag.HIDDEN and tag == "article" and size > 2000)
             if kind & Kind.CONSENT:
                 consent.append(i)  # a consent dialog: dropped as a dialog, counted as consent
         elif kind and tag not in WRAPPER_TAGS:
             drop, caption = _by_class(lay, i, kind, page_text)
             if drop and kind & Kind.CONSENT:
                 consent.append(i)
-        if not drop and flag & (Flag.CAPTION_TAG | Flag.FIGURE) and lay.text_len(i) <= CAPTION_MAX_CHARS * 2:
+        if not drop and flag & (Flag.CAPTION_TAG | Flag.FIGURE) and size <= CAPTION_MAX_CHARS * 2:
             caption = True
         hard[i] = drop
-        body[i] = drop or caption or inherited_body
+        body[i] = drop or caption or (p >= 0 and body[p])
     for i in banners or ():
         if not any(lay.contains(c, i) or lay.contains(i, c) for c in consent):
             consent.append(i)
