@@ -303,11 +303,18 @@ def _m004_store_fts_datasette(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m005_store_url_index(db: sqlite_utils.Database) -> None:
+    """Articles by the address their page states (``monitor show``, ``explain``: a URL that is not
+    one of the record's keys, such as a canonical on another site)."""
+    db.execute("CREATE INDEX IF NOT EXISTS articles_url ON articles(url)")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_fts", _m002_fts),
     ("003_store_dedup_index", _m003_store_dedup_index),
     ("004_store_fts_datasette", _m004_store_fts_datasette),
+    ("005_store_url_index", _m005_store_url_index),
     # storage migrations are appended here
 ]
 MIGRATIONS += ALERT_MIGRATIONS  # the alerts package's own, by name (see schema_alerts.py)

@@ -216,7 +216,9 @@ def test_lookups_are_bounded_index_reads(store: Store) -> None:
     plans = []
     for sql in ("SELECT article_id, simhash FROM simhash_bands WHERE band = ? LIMIT 64",
                 "SELECT article_id FROM paragraph_hashes WHERE hash = ? LIMIT 21",
-                "SELECT story_id, id FROM articles WHERE content_hash = ? LIMIT 1"):
+                "SELECT story_id, id FROM articles WHERE content_hash = ? LIMIT 1",
+                "SELECT * FROM articles WHERE url = ? ORDER BY id LIMIT 1",
+                "SELECT id FROM articles WHERE text IS NOT NULL AND first_seen < ? ORDER BY first_seen LIMIT 9"):
         plans.append(" ".join(r[3] for r in store.conn.execute("EXPLAIN QUERY PLAN " + sql, [1])))
     assert all("SEARCH" in p and "SCAN" not in p for p in plans), plans
 
