@@ -29,6 +29,7 @@ LEVEL_WEIGHTS = (1.0, 0.5, 1 / 6, 1 / 9, 1 / 12)
 CLASS_BONUS = 25.0
 CLASS_BONUS_CHARS = 500  # the class bonus counts in full for a container with this much text
 MIN_BLOCK_CHARS = 25
+META_CLIMB = 8  # a byline or date element sits this close above its text
 SIBLING_MAX_LINKS = 0.25  # a sibling this full of links is a teaser list, not more of the article
 _SENTENCE_END = re.compile(r"[.!?。！？…\"'”’»)]\s*$")
 
@@ -260,8 +261,11 @@ def _keep(lay: Layout, b: int, root: int, text: str, chars: int, links: int, tit
 def _in_meta_block(lay: Layout, b: int, root: int) -> bool:
     """The block sits in a byline or date element below the container."""
     node = b
-    while node > root:
-        if lay.kind_of(node) & (Kind.BYLINE | Kind.DATE) and not lay.kind_of(node) & Kind.CONTENT:
+    for _ in range(META_CLIMB):
+        if node <= root:
+            break
+        kind = lay.kind_of(node) if lay.kind[node] else 0
+        if kind & (Kind.BYLINE | Kind.DATE) and not kind & Kind.CONTENT:
             return lay.text_len(node) < 300
         node = lay.parent[node]
     return False

@@ -102,14 +102,6 @@ class Layout:
     def attr(self, i: int, name: str) -> str | None:
         return self.nodes[i].attributes.get(name)
 
-    def ancestors(self, i: int) -> list[int]:
-        out = []
-        p = self.parent[i]
-        while p >= 0:
-            out.append(p)
-            p = self.parent[p]
-        return out
-
     def contains(self, outer: int, inner: int) -> bool:
         return outer <= inner < self.end[outer]
 
