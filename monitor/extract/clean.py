@@ -128,7 +128,7 @@ def decide_drops(lay: Layout, banners: list[int] | None = None, boxes: list[int]
         tag = tags[i]
         # an element without text changes no text: its class is not even read; nor is a link's
         # (links are judged by the blocks around them)
-        kind = lay.kind_of(i) if kinds[i] and tag != "a" and size else 0
+        kind = lay.kind_of(i) if kinds[i] and tag != "a" and (size or flag & Flag.PRUNE) else 0
         drop = False
         caption = False
         if flag & (Flag.SKIP | Flag.HIDDEN) and tag not in WRAPPER_TAGS:

@@ -40,6 +40,7 @@ class Flag:
     HEADING = 16
     FIGURE = 32  # <figure> or an element with data-caption
     CAPTION_TAG = 64  # <figcaption>
+    PRUNE = 128  # hidden, or a navigation/search/footer landmark: its insides are not walked
 
 
 @dataclass(slots=True)
@@ -119,6 +120,10 @@ _PLAIN = frozenset({"b", "strong", "i", "em", "u", "s", "sup", "sub", "big", "ma
 _NO_ATTRS: dict[str, str | None] = {}
 _VOID = frozenset({"img", "br", "hr", "input", "meta", "link", "source", "wbr", "area", "col", "embed",
                    "param", "track", "base"})
+# Landmarks whose insides are never text (a dialog is walked: its buttons tell a consent banner).
+_PRUNE_ROLES = frozenset({"navigation", "banner", "contentinfo", "complementary", "search", "menu",
+                          "menubar", "toolbar", "tablist", "tooltip"})
+_KEEP_HIDDEN = frozenset({"html", "body", "main", "article"})  # hidden by a script that shows them later
 MAX_ELEMENTS = 250_000  # the walk stops descending here: memory and time stay bounded
 _CLASS_CACHE: dict[str, int] = {}
 _CACHE_LIMIT = 50_000
@@ -206,14 +211,14 @@ def build_layout(root: LexborNode) -> Layout:
                 if role:
                     role = role.lower()
                     if role in drop_roles:
-                        flag |= Flag.SKIP
+                        flag |= Flag.SKIP | (Flag.PRUNE if role in _PRUNE_ROLES else 0)
                     if role == "button":
                         flag |= Flag.CLICKABLE
                 if "hidden" in attrs or attrs.get("aria-hidden") == "true":
-                    flag |= Flag.HIDDEN
+                    flag |= Flag.HIDDEN | Flag.PRUNE
                 style = attrs.get("style")
                 if style and ("none" in style or "hidden" in style) and _HIDDEN_STYLE.search(style):
-                    flag |= Flag.HIDDEN
+                    flag |= Flag.HIDDEN | Flag.PRUNE
                 if "data-caption" in attrs:
                     flag |= Flag.FIGURE
             if tag == "a":
@@ -247,7 +252,8 @@ def build_layout(root: LexborNode) -> Layout:
                 owner.append(i)
                 lens.append(0)
                 link_lens.append(0)
-            if tag in prune_tags or tag in _VOID or n_el >= MAX_ELEMENTS:
+            if (tag in prune_tags or tag in _VOID or n_el >= MAX_ELEMENTS
+                    or (flag & Flag.PRUNE and tag not in _KEEP_HIDDEN)):
                 end[i] = n_el  # no children, never article text, or past the cap: not walked
                 continue
             stack.append((node.iter(include_text=True, skip_empty=tag in layout_only), i, block, link))
