@@ -2,12 +2,12 @@
 
 APScheduler 3 (AsyncIOScheduler, UTC) runs each source on its interval (``every``) or crontab
 (``cron`` in its ``timezone``), with jitter, coalescing, one instance at a time and a misfire
-grace of one interval. The first run after a start is placed from the source's last run in the
-database: a source that fell due while the daemon was down runs once, soon; one that did not waits
-for its time. A failing source backs off (``every`` x 2^failures, at most ``backoff_max``) and
-returns to its interval on its first success; a source that fails ``alert_after_failures`` runs in
-a row, or yields no new article for longer than ``expect_every``, raises one operator alert to
-``ops_channels``, and one more when it recovers.
+grace of one interval. The rules of :mod:`monitor.schedule` place the first run after a start from
+the source's last run in the database (a source that fell due while the daemon was down runs once,
+soon; one that did not waits for its time), back a failing source off (``every`` x 2^failures, at
+most ``backoff_max``; its interval again on its first success), and tell when a source is broken
+(``alert_after_failures`` failed runs in a row, or no new article for longer than
+``expect_every``): one operator alert goes to ``ops_channels`` then, and one more when it recovers.
 
 Alerts are delivered as they fall due. SIGTERM/SIGINT stop it in a known order within 10 seconds:
 no new runs, runs in hand cancelled (they run again next time), due alerts delivered while time
@@ -21,13 +21,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import signal
 import socket
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -43,10 +43,11 @@ from .logs import config_secrets, register_secrets
 from .metrics import DatabaseCollector, Metrics
 from .models import SourceReport
 from .pipeline import Pipeline
+from .schedule import backoff_interval, broken_reason, first_run_time, jitter_spread, parse_time
 from .store import Clock, Store, utcnow
 from .units import format_duration
 
-__all__ = ["Daemon", "backoff_interval", "broken_reason", "first_run_time"]
+__all__ = ["Daemon"]
 
 log = logging.getLogger(__name__)
 
@@ -54,68 +55,6 @@ STOP_BUDGET = 10.0  # seconds from the signal to the exit
 STOP_MARGIN = 1.5  # kept back for closing the database and the endpoint
 DELIVERY_TICK = 1.0
 HEARTBEAT = 1.0
-JITTER_SHARE = 0.1  # of the interval, at most MAX_JITTER
-MAX_JITTER = 60.0
-
-
-def jitter_spread(every: float) -> float:
-    return min(MAX_JITTER, every * JITTER_SHARE)
-
-
-def _parse(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
-
-
-def first_run_time(source: SourceConfig, last_attempt: str | None, now: datetime,
-                   rng: random.Random | None = None, backoff_until: str | None = None) -> datetime | None:
-    """When a source should first run after a start or a reload: one interval after its last run
-    (or when its backoff ends), or now plus a little jitter if that time has passed (once, however
-    many runs were missed), or now if it never ran. Crontab sources run now only if a fire time
-    passed since their last run; otherwise (None) the crontab decides."""
-    jitter = timedelta(seconds=(rng or random).uniform(0, jitter_spread(source.every)))
-    last, until = _parse(last_attempt), _parse(backoff_until)
-    if source.cron:
-        if last is None:
-            return None
-        missed = CronTrigger.from_crontab(source.cron, timezone=source.timezone).get_next_fire_time(None, last)
-        due = missed if missed is not None and missed <= now else None
-        if until is not None and until > now:
-            return until
-        return now + jitter if due else None
-    if last is None:
-        return now + jitter
-    due = last + timedelta(seconds=source.every)
-    if until is not None:
-        due = max(due, until)
-    return now + jitter if due <= now else due
-
-
-def backoff_interval(every: float, failures: int, cap: float) -> float:
-    """The interval of a source that failed ``failures`` runs in a row: every x 2^failures, at most
-    ``cap`` (and never less than ``every``)."""
-    if failures <= 0:
-        return every
-    return max(every, min(every * 2.0 ** min(failures, 40), cap))
-
-
-def broken_reason(source: SourceConfig, state: Mapping[str, Any], now: datetime,
-                  watched_since: str | None) -> str | None:
-    """Why a source counts as broken, or None: it failed ``alert_after_failures`` runs in a row, or
-    no new article came for longer than ``expect_every`` (the site changed, answers with empty pages
-    or a consent wall). ``watched_since`` (its first fetch) counts when it never had an article."""
-    failures = int(state.get("consecutive_failures") or 0)
-    if failures >= source.alert_after_failures:
-        since = (state.get("failing_since") or "")[:19].replace("T", " ")
-        return f"failed {failures} runs in a row (since {since} UTC): {state.get('last_error') or 'unknown error'}"
-    if source.expect_every:
-        ref = _parse(state.get("last_new")) or _parse(watched_since)
-        if ref is not None:
-            age = (now - ref).total_seconds()
-            if age > source.expect_every:
-                what = "no new article" if state.get("last_new") else "no article yet"
-                return (f"{what} for {format_duration(round(age, 1) if age < 60 else round(age))} (expected one every "
-                        f"{format_duration(source.expect_every)})")
-    return None
 
 
 class Daemon:
@@ -160,6 +99,7 @@ class Daemon:
                 if self.listen:
                     self._start_server(mon.db_path)
                 self.scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
+                self.scheduler.add_listener(self._on_skip, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
                 self._schedule_all()
                 self.scheduler.start()
                 self.state.jobs = self._jobs
@@ -372,6 +312,9 @@ class Daemon:
                 self.store.forget_validators(name, started.astimezone(UTC).isoformat())
             except StoreError as exc:
                 log.warning("could not reset the listing's validators: %s", exc, extra=ctx)
+        except MonitorError as exc:  # the database refused a write for longer than its busy timeout, ...
+            self.metrics.runs.labels(name, "crashed").inc()
+            log.error("run failed: %s", exc, extra=ctx)
         except Exception:  # noqa: BLE001 - the daemon outlives any one run; the log keeps the trace
             self.metrics.runs.labels(name, "crashed").inc()
             log.exception("run crashed", extra=ctx)
@@ -379,6 +322,25 @@ class Daemon:
             self._tasks.pop(task, None)
             self.state.running.discard(name)
             self.metrics.in_progress.dec()
+            if self._retired and not self._tasks:
+                self._close_retired()
+
+    def _close_retired(self) -> None:
+        """Close the fetchers a reload replaced, once no run can still be using them."""
+        retired, self._retired = self._retired, []
+        for fetcher in retired:
+            task = asyncio.get_running_loop().create_task(fetcher.aclose())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    def _on_skip(self, event: JobEvent) -> None:
+        name = event.job_id.removeprefix("source:")
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            log.info("still running from the last time: this run is skipped", extra={"source": name})
+            self.metrics.runs.labels(name, "skipped").inc()
+        else:
+            log.warning("run missed (the daemon was busy or asleep past its grace time)", extra={"source": name})
+            self.metrics.runs.labels(name, "missed").inc()
 
     def _after_run(self, source: SourceConfig, report: SourceReport, started: datetime) -> None:
         """Back off or recover, then raise or clear the operator alert."""
@@ -417,7 +379,7 @@ class Daemon:
             self._ops_alert(source, reason, subject, text, "broken", {"reason": reason})
             log.error("SOURCE BROKEN: %s", reason, extra=ctx)
         elif not reason and state.get("ops_alert"):
-            since = _parse(state.get("ops_alert_since"))
+            since = parse_time(state.get("ops_alert_since"))
             took = f" after {format_duration((now - since).total_seconds())}" if since else ""
             subject = f"source {source.name} recovered"
             text = (f"{source.name} ({source.url}) works again{took}: {report.new} new article(s) in its last run. "
@@ -464,6 +426,8 @@ class Daemon:
                 self._observe_delivery(await self.monitor.deliverer.deliver_due())
             except asyncio.CancelledError:
                 raise
+            except MonitorError as exc:
+                log.error("delivery pass failed: %s", exc)
             except Exception:  # noqa: BLE001 - delivery goes on at the next tick; the log keeps the trace
                 log.exception("delivery pass failed")
             try:

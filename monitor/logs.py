@@ -117,5 +117,7 @@ def setup_logging(level: int = logging.WARNING, fmt: str = "text") -> None:
     root.addHandler(handler)
     root.setLevel(logging.WARNING)
     logging.getLogger("monitor").setLevel(level)
-    for noisy in ("httpx", "httpcore", "apscheduler", "mail.log", "asyncio"):
+    for noisy in ("httpx", "httpcore", "mail.log", "asyncio"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # The daemon logs APScheduler's skipped and missed runs itself, naming the source.
+    logging.getLogger("apscheduler").setLevel(max(level, logging.ERROR))

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from monitor.config import SourceConfig, load_config
-from monitor.daemon import Daemon, backoff_interval, broken_reason, first_run_time
+from monitor.daemon import Daemon
 from monitor.demo.httpd import Response
 from monitor.demo.receivers import WebhookReceiver
+from monitor.schedule import backoff_interval, broken_reason, first_run_time
 from monitor.store import Store
 
 from .conftest import Site, listing_html, make_config

@@ -204,7 +204,7 @@ def test_restart_picks_up_where_the_database_left_off(tmp_path: Path, site: Site
     """A second start right after a stop does not run a source again before its interval is over."""
     listing = Recorder(Response(200, listing_html().encode(), {"content-type": "text/html"}))
     site.routes["/l"] = listing
-    config = make_config(tmp_path, [{"name": "l", "url": site.url + "/l", "kind": "listing", "every": "30s"}])
+    config = make_config(tmp_path, [{"name": "l", "url": site.url + "/l", "kind": "listing", "every": "10s"}])
     db = tmp_path / "monitor.db"
 
     def recorded() -> list[tuple[int, float]]:
@@ -213,11 +213,11 @@ def test_restart_picks_up_where_the_database_left_off(tmp_path: Path, site: Site
 
     with DaemonProcess(config) as daemon:
         daemon.wait_up()
-        assert wait_until(recorded, what="the first run's record") == [(1, 30.0)]
+        assert wait_until(recorded, what="the first run's record") == [(1, 10.0)]
         assert daemon.stop()[0] == 0
     with DaemonProcess(config, log_name="second.log") as daemon:
         daemon.wait_up()
-        time.sleep(4)  # longer than the jitter (10% of 30 s) a due source would get
+        time.sleep(2.5)  # longer than the jitter (10% of 10 s) a due source would get
         assert listing.count == 1
-        assert recorded() == [(1, 30.0)]
+        assert recorded() == [(1, 10.0)]
         assert daemon.stop()[0] == 0
