@@ -46,8 +46,8 @@ def find_consent_banners(lay: Layout) -> list[int]:
     buttons = VOCAB.consent_buttons
     found: list[int] = []
     starts: list[int] = []
-    for i, flag in enumerate(lay.flag):
-        if flag & Flag.CLICKABLE and lay.text_len(i) <= 40:
+    for i in lay.clickables:
+        if lay.text_len(i) <= 40:
             label = lay.text(i).lower().strip(" .!»›→✓×")
             if label in buttons:
                 starts.append(i)
@@ -87,8 +87,8 @@ def find_related_boxes(lay: Layout) -> list[int]:
     the parent of a heading that says so and comes first in it."""
     found: list[int] = []
     page = lay.text_len(0) - lay.link_len(0) if len(lay) else 0
-    for i, flag in enumerate(lay.flag):
-        if not flag & Flag.HEADING or lay.text_len(i) > 60:
+    for i in lay.headings:
+        if lay.text_len(i) > 60:
             continue
         label = lay.text(i).lower().strip(_HEADING_TRIM)
         if label not in VOCAB.related_headings:

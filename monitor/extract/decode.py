@@ -57,13 +57,13 @@ def to_text(data: str | bytes, url: str | None = None) -> str:
         if text.count("\x00", 0, _SNIFF) > 8:
             raise ExtractError("input looks binary (NUL bytes), not HTML", url=url)
         text = text.replace("\x00", "")
-    if not text.strip():
+    if not text or text.isspace():
         raise ExtractError("empty page", url=url)
     return text
 
 
 def _decode(data: bytes, url: str | None) -> str:
-    if not data.strip():
+    if not data or data.isspace():
         raise ExtractError("empty page", url=url)
     for bom, name in _BOMS:
         if data.startswith(bom):

@@ -70,6 +70,8 @@ class Layout:
     title: int = -1  # the <title> element
     html_lang: str | None = None
     h1s: list[int] = field(default_factory=list)
+    headings: list[int] = field(default_factory=list)  # h1-h6
+    clickables: list[int] = field(default_factory=list)  # buttons and script links
 
     def __len__(self) -> int:
         return len(self.tags)
@@ -231,6 +233,8 @@ def build_layout(root: LexborNode) -> Layout:
                     flag |= Flag.LINK
             elif tag in special:
                 flag |= _special(lay, i, tag, attrs)
+            if flag & Flag.CLICKABLE:
+                lay.clickables.append(i)
             nodes.append(node)
             tags.append(tag)
             parent.append(p)
@@ -281,6 +285,7 @@ def index_of(lay: Layout) -> dict[int, int]:
 def _special(lay: Layout, i: int, tag: str, attrs: dict[str, str | None]) -> int:
     """Flags (and head records) of the tags that need more than their class and id read."""
     if tag in _HEADINGS:
+        lay.headings.append(i)
         if tag == "h1":
             lay.h1s.append(i)
         return Flag.HEADING
