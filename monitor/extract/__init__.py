@@ -52,13 +52,13 @@ def extract(html: str | bytes, url: str | None = None, rules: SiteRules | None =
     """Extract the article of one page. Raises :class:`ExtractError` for empty or binary input."""
     text = defuse(to_text(html, url), url)
     tree = LexborHTMLParser(text, scripting=True)
-    ld_scripts = [s.text() for s in tree.css('script[type="application/ld+json" i]')]
     apply_drops(tree, rules, url)
     root = tree.root
     if root is None:
         raise ExtractError("the page has no document element", url=url)
     lay = build_layout(root)
-    head = read_head(lay, tree, ld_scripts)
+    scripts = [lay.nodes[i] for i in lay.ld_scripts] or tree.css('script[type="application/ld+json" i]')
+    head = read_head(lay, tree, [node.text() for node in scripts])
     mark_captions(tree, lay, rules, url)
     drops = decide_drops(lay, find_consent_banners(lay), find_related_boxes(lay))
     site = site_name(head)

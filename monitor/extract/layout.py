@@ -71,6 +71,7 @@ class Layout:
     html_lang: str | None = None
     h1s: list[int] = field(default_factory=list)
     headings: list[int] = field(default_factory=list)  # h1-h6
+    ld_scripts: list[int] = field(default_factory=list)  # <script type="application/ld+json">
     clickables: list[int] = field(default_factory=list)  # buttons and script links
 
     def __len__(self) -> int:
@@ -110,7 +111,7 @@ class Layout:
 
 
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
-_SPECIAL = frozenset({"button", "input", "figure", "figcaption", "meta", "link", "title", "html",
+_SPECIAL = frozenset({"script", "button", "input", "figure", "figcaption", "meta", "link", "title", "html",
                       *_HEADINGS})
 # Containers whose white-space-only text is mostly indentation between child elements: it is not
 # walked, and a space is put back between two inline children instead.
@@ -284,6 +285,10 @@ def index_of(lay: Layout) -> dict[int, int]:
 
 def _special(lay: Layout, i: int, tag: str, attrs: dict[str, str | None]) -> int:
     """Flags (and head records) of the tags that need more than their class and id read."""
+    if tag == "script":
+        if "ld+json" in (attrs.get("type") or "").lower():
+            lay.ld_scripts.append(i)
+        return Flag.SKIP
     if tag in _HEADINGS:
         lay.headings.append(i)
         if tag == "h1":
