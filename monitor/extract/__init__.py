@@ -65,7 +65,7 @@ def extract(html: str | bytes, url: str | None = None, rules: SiteRules | None =
     words = site_words(site, url)
     h1_at = [i for i in lay.h1s if not drops.hard[i]][:5]
     h1s = [lay.text(i) for i in h1_at]
-    title = pick_title(head, h1s, site, url)
+    title = pick_title(head, h1s, words)
     heading = next((i for i, text in zip(h1_at, h1s, strict=True) if text == title), -1)
     title = rule_text(tree, rules.title if rules else None, url) or title
     parts = rule_body(tree, lay, rules, url)

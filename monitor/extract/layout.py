@@ -22,7 +22,9 @@ _ASCII_SPACE = str.maketrans("\t\n\r\f\v", "     ")
 
 
 def squash(text: str) -> str:
-    """Runs of ASCII white space -> one space, ends trimmed. No-break spaces are text: kept."""
+    """Runs of white space -> one space, ends trimmed. No-break spaces are text: kept."""
+    if "\xa0" not in text:
+        return " ".join(text.split())
     return " ".join(filter(None, text.translate(_ASCII_SPACE).split(" ")))
 
 _COMMAS = re.compile(r"[,，、،;]")

@@ -51,8 +51,8 @@ def _strip_site(title: str, site_words: set[str], h1s: list[str]) -> str:
     return title
 
 
-def pick_title(head: HeadMeta, h1s: list[str], site: str | None, url: str | None) -> str:
-    words = site_words(site, url)
+def pick_title(head: HeadMeta, h1s: list[str], words: set[str]) -> str:
+    """The headline; ``words`` are the site's names (:func:`site_words`)."""
     meta_title = head.ld.headline or head.first(TITLE_KEYS)
     if meta_title:
         return _strip_site(meta_title, words, h1s)
