@@ -33,7 +33,7 @@ from .guard import defuse
 from .layout import Layout, build_layout
 from .media import collect_media
 from .meta import canonical_url, description, machine_dates, page_language, read_head, site_name, tags
-from .rules import apply_drops, mark_captions, rule_body, rule_text, rule_texts
+from .rules import apply_drops, mark, rule_body, rule_text, rule_texts
 from .title import pick_title, site_words
 from .vocab import VOCAB
 
@@ -56,10 +56,9 @@ def extract(html: str | bytes, url: str | None = None, rules: SiteRules | None =
     root = tree.root
     if root is None:
         raise ExtractError("the page has no document element", url=url)
-    lay = build_layout(root)
-    scripts = [lay.nodes[i] for i in lay.ld_scripts] or tree.css('script[type="application/ld+json" i]')
+    lay = build_layout(root, marked=mark(tree, rules, url))
+    scripts = lay.ld_scripts or tree.css('script[type="application/ld+json" i]')
     head = read_head(lay, tree, [node.text() for node in scripts])
-    mark_captions(tree, lay, rules, url)
     drops = decide_drops(lay, find_consent_banners(lay), find_related_boxes(lay))
     site = site_name(head)
     words = site_words(site, url)
@@ -68,7 +67,7 @@ def extract(html: str | bytes, url: str | None = None, rules: SiteRules | None =
     title = pick_title(head, h1s, words)
     heading = next((i for i, text in zip(h1_at, h1s, strict=True) if text == title), -1)
     title = rule_text(tree, rules.title if rules else None, url) or title
-    parts = rule_body(tree, lay, rules, url)
+    parts = rule_body(lay)
     body = read_parts(lay, drops, parts, title) if parts else find_body(lay, drops, title)
     region = article_region(lay, _scope(lay, body), heading)
     captions, images = collect_media(lay, drops, region, url or canonical_url(head, None))

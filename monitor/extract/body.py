@@ -141,7 +141,7 @@ def _widen(lay: Layout, drops: Drops, best: int, scores: dict[int, float], direc
         return [best]
     top = scores.get(best, 0.0)
     threshold = max(10.0, top * 0.2)
-    names = lay.nodes[node].attributes.get("class") or ""
+    names = lay.attrs[node].get("class") or ""
     inner = sorted(direct)
     parts = []
     for sib in _children(lay, parent):
@@ -150,7 +150,7 @@ def _widen(lay: Layout, drops: Drops, best: int, scores: dict[int, float], direc
             continue
         if drops.body[sib] or not kept.size(lay, sib)[0]:
             continue
-        if names and (lay.nodes[sib].attributes.get("class") or "") == names:
+        if names and (lay.attrs[sib].get("class") or "") == names:
             parts.append(sib)
             continue
         # a sibling that continues the text holds paragraphs itself, not a list of teaser cards

@@ -87,15 +87,14 @@ def find_authors(head: HeadMeta, lay: Layout, drops: Drops, region: tuple[int, i
         names = _names(source)
         if names:
             return names
-    micro = head.microdata()
-    visible = _visible_byline(lay, drops, region, site_words, micro.author_nodes)
+    visible = _visible_byline(lay, drops, region, site_words)
     if visible:
         return visible
+    micro = head.microdata()
     return _names(micro.itemprop_authors) or _names(micro.rel_authors)
 
 
-def _visible_byline(lay: Layout, drops: Drops, region: tuple[int, int], site_words: set[str],
-                    marked: set[int]) -> list[str]:
+def _visible_byline(lay: Layout, drops: Drops, region: tuple[int, int], site_words: set[str]) -> list[str]:
     """The first byline in the article region: an element whose class says byline/author, that
     microdata or ``rel=author`` marks, or a short line reading "By ..." or "CGTN's Jane Doe"."""
     i, stop = region
@@ -105,7 +104,7 @@ def _visible_byline(lay: Layout, drops: Drops, region: tuple[int, int], site_wor
             continue
         size = lay.text_len(i)
         if 0 < size <= MAX_BYLINE_CHARS and (
-                (lay.kind[i] and lay.kind_of(i) & Kind.BYLINE) or (marked and lay.nodes[i].mem_id in marked)):
+                (lay.kind[i] and lay.kind_of(i) & Kind.BYLINE) or _marked_author(lay.attrs[i])):
             names = _names([lay.text(i)])
             if names:
                 return names
@@ -148,6 +147,15 @@ def _is_byline_line(text: str, names: list[str], site_words: set[str]) -> bool:
     if _PREFIX.match(text):
         return True
     return clean_byline(text).lower() in (", ".join(names), " and ".join(names))
+
+
+def _marked_author(attrs: dict[str, str | None]) -> bool:
+    """Microdata or a link says so: itemprop=author/creator, rel=author."""
+    prop = attrs.get("itemprop")
+    if prop and ("author" in prop.lower() or "creator" in prop.lower()):
+        return True
+    rel = attrs.get("rel")
+    return bool(rel and "author" in rel.lower())
 
 
 def article_region(lay: Layout, scope: int, heading: int) -> tuple[int, int]:

@@ -16,7 +16,7 @@ from selectolax.lexbor import LexborNode
 
 from .vocab import VOCAB, classify
 
-__all__ = ["Flag", "Layout", "build_layout", "index_of", "squash"]
+__all__ = ["RULE_BODY", "RULE_CAPTION", "Flag", "Layout", "build_layout", "squash"]
 
 _ASCII_SPACE = str.maketrans("\t\n\r\f\v", "     ")
 
@@ -28,6 +28,8 @@ def squash(text: str) -> str:
     return " ".join(filter(None, text.translate(_ASCII_SPACE).split(" ")))
 
 _COMMAS = re.compile(r"[,，、،;]")
+RULE_BODY = "data-monitor-rule-body"  # set by site rules before the walk
+RULE_CAPTION = "data-monitor-rule-caption"
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _CLICKABLE_INPUTS = frozenset({"button", "submit"})
 
@@ -47,7 +49,7 @@ class Flag:
 
 @dataclass(slots=True)
 class Layout:
-    nodes: list[LexborNode] = field(default_factory=list)
+    attrs: list[dict[str, str | None]] = field(default_factory=list)  # each element's attributes
     tags: list[str] = field(default_factory=list)
     parent: list[int] = field(default_factory=list)
     kind: list[int] = field(default_factory=list)  # vocab.Kind of class and id; -1: ask kind_of()
@@ -73,7 +75,8 @@ class Layout:
     html_lang: str | None = None
     h1s: list[int] = field(default_factory=list)
     headings: list[int] = field(default_factory=list)  # h1-h6
-    ld_scripts: list[int] = field(default_factory=list)  # <script type="application/ld+json">
+    ld_scripts: list[LexborNode] = field(default_factory=list)  # <script type="application/ld+json">
+    rule_body: list[int] = field(default_factory=list)  # elements a site rule marked as the body
     clickables: list[int] = field(default_factory=list)  # buttons and script links
 
     def __len__(self) -> int:
@@ -106,7 +109,7 @@ class Layout:
         return kind
 
     def attr(self, i: int, name: str) -> str | None:
-        return self.nodes[i].attributes.get(name)
+        return self.attrs[i].get(name)
 
     def contains(self, outer: int, inner: int) -> bool:
         return outer <= inner < self.end[outer]
@@ -143,10 +146,11 @@ def _kind(names: str) -> int:
     return kind
 
 
-def build_layout(root: LexborNode) -> Layout:
-    """Walk the document once, depth first with an explicit stack (deep nesting cannot overflow)."""
+def build_layout(root: LexborNode, marked: bool = False) -> Layout:
+    """Walk the document once, depth first with an explicit stack (deep nesting cannot overflow).
+    ``marked``: site rules put :data:`RULE_BODY` / :data:`RULE_CAPTION` attributes on elements."""
     lay = Layout()
-    nodes, tags, parent, kinds, flags = lay.nodes, lay.tags, lay.parent, lay.kind, lay.flag
+    all_attrs, tags, parent, kinds, flags = lay.attrs, lay.tags, lay.parent, lay.kind, lay.flag
     blocks, in_link, seq, nested = lay.block, lay.in_link, lay.seq, lay.nested
     bchars, blinks, bcommas = lay.block_chars, lay.block_links, lay.block_commas
     pieces, owner = lay.pieces, lay.owner
@@ -236,9 +240,16 @@ def build_layout(root: LexborNode) -> Layout:
                     flag |= Flag.LINK
             elif tag in special:
                 flag |= _special(lay, i, tag, attrs)
+                if tag == "script" and "ld+json" in (attrs.get("type") or "").lower():
+                    lay.ld_scripts.append(node)
             if flag & Flag.CLICKABLE:
                 lay.clickables.append(i)
-            nodes.append(node)
+            if marked and attrs:
+                if RULE_BODY in attrs:
+                    lay.rule_body.append(i)
+                if RULE_CAPTION in attrs:
+                    flag |= Flag.CAPTION_TAG
+            all_attrs.append(attrs)
             tags.append(tag)
             parent.append(p)
             kinds.append(kind)
@@ -280,16 +291,9 @@ def build_layout(root: LexborNode) -> Layout:
     return lay
 
 
-def index_of(lay: Layout) -> dict[int, int]:
-    """node.mem_id -> element number (built on demand: only site rules need it)."""
-    return {node.mem_id: i for i, node in enumerate(lay.nodes)}
-
-
 def _special(lay: Layout, i: int, tag: str, attrs: dict[str, str | None]) -> int:
     """Flags (and head records) of the tags that need more than their class and id read."""
     if tag == "script":
-        if "ld+json" in (attrs.get("type") or "").lower():
-            lay.ld_scripts.append(i)
         return Flag.SKIP
     if tag in _HEADINGS:
         lay.headings.append(i)

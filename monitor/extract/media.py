@@ -63,7 +63,7 @@ def collect_media(lay: Layout, drops: Drops, region: tuple[int, int],
         kind = lay.kind_of(i) if lay.kind[i] and i >= skip_until and lay.text_len(i) else 0
         if tag == "img":
             imgs.append(i)
-        elif flag & Flag.FIGURE and (value := lay.nodes[i].attributes.get("data-caption")):
+        elif flag & Flag.FIGURE and (value := lay.attrs[i].get("data-caption")):
             _add(captions, _clean(value), by_figure, i)
         if i >= skip_until and (flag & Flag.CAPTION_TAG or (
                 kind & (Kind.CAPTION | Kind.CREDIT) and not flag & Flag.FIGURE and not _holds_image(lay, i))):
@@ -76,7 +76,7 @@ def collect_media(lay: Layout, drops: Drops, region: tuple[int, int],
         i += 1
     images = []
     for i in imgs:
-        attrs = lay.nodes[i].attributes
+        attrs = lay.attrs[i]
         src = _image_src(attrs)
         if not src or _is_pixel(attrs) or _in_boilerplate(lay, i, scope):
             continue

@@ -52,7 +52,6 @@ _NOT_A_NAME = re.compile(r"https?://|www\.|^@|@\w+\.|\.(?:php|html?|aspx?)\b|[?=
 class Microdata:
     itemprop_authors: list[str] = field(default_factory=list)
     rel_authors: list[str] = field(default_factory=list)
-    author_nodes: set[int] = field(default_factory=set)  # mem_id of microdata/rel=author elements
     times: list[tuple[str, str]] = field(default_factory=list)  # (datetime attribute, text) of <time>
     itemprop_dates: dict[str, str] = field(default_factory=dict)
 
@@ -126,7 +125,6 @@ def _microdata(out: Microdata, node: LexborNode) -> None:
         value = " ".join(node.text().split())
         if value and len(value) < 80:
             out.rel_authors.append(value)
-            out.author_nodes.add(node.mem_id)
         return
     words = (attrs.get("itemprop") or "").lower().split()
     if "author" in words or "creator" in words:
@@ -135,7 +133,6 @@ def _microdata(out: Microdata, node: LexborNode) -> None:
         value = " ".join((found or attrs.get("content") or node.text()).split())
         if value and len(value) < 80 and value not in out.itemprop_authors:
             out.itemprop_authors.append(value)
-            out.author_nodes.add(node.mem_id)
     elif ("datepublished" in words or "datemodified" in words) and tag != "meta":
         key = "datemodified" if "datemodified" in words else "datepublished"
         value = attrs.get("datetime") or attrs.get("content") or node.text()

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 from selectolax.lexbor import LexborHTMLParser, LexborNode, SelectolaxError
 
 from ..errors import ExtractError
-from .layout import Flag, Layout, index_of, squash
+from .layout import RULE_BODY, RULE_CAPTION, Layout, squash
 
 if TYPE_CHECKING:
     from ..config import SiteRules
 
-__all__ = ["apply_drops", "mark_captions", "rule_body", "rule_text", "rule_texts", "select"]
+__all__ = ["apply_drops", "mark", "rule_body", "rule_text", "rule_texts", "select"]
 
 log = logging.getLogger(__name__)
 
@@ -35,28 +35,27 @@ def apply_drops(tree: LexborHTMLParser, rules: SiteRules | None, url: str | None
             node.decompose()
 
 
-def _indices(tree: LexborHTMLParser, lay: Layout, selector: str, url: str | None) -> list[int]:
-    index = index_of(lay)
-    found = [index[n.mem_id] for n in select(tree, selector, url) if n.mem_id in index]
+def mark(tree: LexborHTMLParser, rules: SiteRules | None, url: str | None) -> bool:
+    """Tag the elements the ``body`` and ``captions`` selectors match, for the walk to see;
+    True when there is anything to see."""
+    if rules is None or not (rules.body or rules.captions):
+        return False
+    for selector, name in ((rules.body, RULE_BODY), (rules.captions, RULE_CAPTION)):
+        if not selector:
+            continue
+        found = select(tree, selector, url)
+        if not found and name == RULE_BODY:
+            log.warning("site rule body selector %r matched nothing; using heuristics", selector,
+                        extra={"url": url})
+        for node in found:
+            node.attrs[name] = ""
+    return True
+
+
+def rule_body(lay: Layout) -> list[int]:
+    """The elements the ``body`` selector matched (outermost only), or [] to use the heuristics."""
+    found = lay.rule_body
     return [i for i in found if not any(j != i and lay.contains(j, i) for j in found)]
-
-
-def mark_captions(tree: LexborHTMLParser, lay: Layout, rules: SiteRules | None, url: str | None) -> None:
-    """Elements the ``captions`` selector matches are captions (never body text)."""
-    if rules is not None and rules.captions:
-        for i in _indices(tree, lay, rules.captions, url):
-            lay.flag[i] |= Flag.CAPTION_TAG
-
-
-def rule_body(tree: LexborHTMLParser, lay: Layout, rules: SiteRules | None, url: str | None) -> list[int]:
-    """The elements the ``body`` selector matches (outermost only), or [] to use the heuristics."""
-    if rules is None or not rules.body:
-        return []
-    parts = _indices(tree, lay, rules.body, url)
-    if not parts:
-        log.warning("site rule body selector %r matched nothing; using heuristics", rules.body,
-                    extra={"url": url})
-    return parts
 
 
 def rule_text(tree: LexborHTMLParser, selector: str | None, url: str | None) -> str | None:
