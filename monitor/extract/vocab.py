@@ -158,10 +158,16 @@ def _name_kind(name: str) -> int:
         if low != name:
             low = _CAMEL.sub("-", name).lower()
         tokens = [t for t in _SPLIT.split(low) if t]
+        heads, tails = _BY_HEAD, _BY_TAIL
         for token in tokens:
             kind |= words.get(token, 0)
-            if len(token) > MIN_STEM:
-                kind |= _stem_hit(token)
+            if len(token) > MIN_STEM:  # _stem_hit, inlined: this loop is hot on unseen pages
+                for stem, k in heads.get(token[:MIN_STEM], ()):
+                    if token.startswith(stem):
+                        kind |= k
+                for stem, k in tails.get(token[-MIN_STEM:], ()):
+                    if token.endswith(stem):
+                        kind |= k
         n = len(tokens)
         if n > 1:
             # parts written with separators: "l-article-body-segment" holds "article-body"
