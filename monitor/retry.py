@@ -20,7 +20,7 @@ def should_retry_status(status: int) -> bool:
 def backoff(attempt: int, *, base: float = 0.5, cap: float = 30.0, jitter: float = 0.5,
             rng: random.Random | None = None) -> float:
     """Exponential backoff for attempt 1, 2, 3...: base * 2**(attempt-1), capped, with +-jitter share."""
-    delay = min(cap, base * (2 ** max(0, attempt - 1)))
+    delay = min(cap, base * 2.0 ** max(0, attempt - 1))
     r = rng.uniform(-jitter, jitter) if rng else random.uniform(-jitter, jitter)
     return max(0.0, delay * (1 + r))
 
