@@ -163,6 +163,8 @@ def _feed(page: Page, source: SourceConfig) -> list[Link]:
         links.append(Link(url=url, source=source.name, title=entry.get("title"),
                           published=datetime.fromtimestamp(calendar.timegm(when), UTC) if when else None,
                           authors=authors, keywords=tags, via=page.final_url))
+    if not links and parsed.get("bozo"):  # broken, and nothing to follow in what could be read
+        raise DiscoverError(f"not a readable feed: {parsed.get('bozo_exception')}", url=page.final_url)
     return _dedupe(links)[: source.max_links]
 
 

@@ -188,8 +188,8 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
                  verify: ssl.SSLContext | bool = True, limits: httpx.Limits | None = None,
                  retries: int = 0) -> None:
         limits = limits or httpx.Limits()
-        super().__init__(verify=verify, limits=limits, retries=retries)
         ssl_context = httpx.create_ssl_context(verify=verify) if not isinstance(verify, ssl.SSLContext) else verify
+        super().__init__(verify=ssl_context, limits=limits, retries=retries)  # one context, loaded once
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context,
             max_connections=limits.max_connections,

@@ -180,11 +180,13 @@ def test_every_fault_ends_in_its_recorded_outcome_and_the_run_goes_on(tmp_path: 
     titles = {r["title"] for r in rows(config, "SELECT title FROM articles")}
     assert {"Déjà vu in Genève", "Grüße aus München"} <= titles
     # Feeds that cannot be read are the source's clear error.
-    assert "not a readable feed" in (reports["garbage-feed"].error or "")
-    assert "declares entities" in (reports["entity-bomb"].error or "")
-    assert reports["malformed-feed"].error is None or "feed" in reports["malformed-feed"].error
-    # Source states.
     states = {r["name"]: r for r in rows(config, "SELECT * FROM sources")}
+    assert "not a readable feed" in (reports["garbage-feed"].error or "")
+    assert "not a readable feed" in (reports["malformed-feed"].error or "")
+    assert "declares entities" in (reports["entity-bomb"].error or "")
+    for name in ("garbage-feed", "malformed-feed", "entity-bomb"):
+        assert states[name]["state"] == "failing" and states[name]["last_error"] == reports[name].error
+    # Source states.
     assert states["good"]["state"] == "healthy"
     assert states["robots-disallow"]["state"] == states["robots-500"]["state"] == "blocked_robots"
     assert states["consent"]["state"] == states["bot-check"]["state"] == "consent_wall"
