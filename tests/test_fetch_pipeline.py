@@ -343,3 +343,14 @@ def test_monitor_discover_without_adverts_suggests_the_listing(tmp_path: Path) -
                                                          "kind": "listing"}]
     assert "advertises no usable feed" in result.stderr
     assert down.returncode == 1 and "connection failed" in down.stderr and "Traceback" not in down.stderr
+
+
+def test_monitor_sources_before_any_run(tmp_path: Path) -> None:
+    config = make_config(tmp_path, [{"name": "cgtn", "url": "https://www.cgtn.com/opinions", "kind": "listing"}])
+    missing = run_cli("sources", "--config", str(config))
+    assert missing.returncode == 1 and "no database at" in missing.stderr and "Traceback" not in missing.stderr
+    Store.open(load_config(config).database_path).close()
+    fresh = run_cli("sources", "--config", str(config), "--since", "1h")
+    assert fresh.returncode == 0 and "never run" in fresh.stdout and "last 1h" in fresh.stdout
+    bad = run_cli("sources", "--config", str(config), "--since", "soon")
+    assert bad.returncode == 2 and "--since" in bad.stderr
