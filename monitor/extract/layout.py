@@ -148,26 +148,27 @@ def _kind(names: str) -> int:
 
 def build_layout(root: LexborNode, marked: bool = False) -> Layout:
     """Walk the document once, depth first with an explicit stack (deep nesting cannot overflow).
-    ``marked``: site rules put :data:`RULE_BODY` / :data:`RULE_CAPTION` attributes on elements."""
+    ``marked``: site rules put :data:`RULE_BODY` / :data:`RULE_CAPTION` attributes on elements.
+
+    Rows are gathered as tuples and turned into columns at the end: one append per node."""
     lay = Layout()
-    all_attrs, tags, parent, kinds, flags = lay.attrs, lay.tags, lay.parent, lay.kind, lay.flag
-    blocks, in_link, seq, nested = lay.block, lay.in_link, lay.seq, lay.nested
-    bchars, blinks, bcommas = lay.block_chars, lay.block_links, lay.block_commas
-    pieces, owner = lay.pieces, lay.owner
-    lens: list[int] = []
-    link_lens: list[int] = []
+    rows: list[tuple[str, int, int, int, int, int, bool, dict[str, str | None]]] = []
+    prows: list[tuple[str, int, int, int]] = []  # (text, owner, length, length inside links)
     end: list[int] = []
+    bchars, blinks, bcommas, nested = lay.block_chars, lay.block_links, lay.block_commas, lay.nested
+    add_row, add_piece = rows.append, prows.append
     cache_get = _CLASS_CACHE.get
     block_tags, skip_tags, drop_roles = VOCAB.block_tags, VOCAB.skip_tags, VOCAB.drop_roles
-    prune_tags = VOCAB.prune_tags
-    layout_only = _LAYOUT_ONLY
-    plain = _PLAIN
-    special = _SPECIAL
-    # one frame per open element: (children iterator, element number, its block, inside a link)
-    stack: list[tuple[Iterator[LexborNode], int, int, bool]] = [(iter((root,)), -1, -1, False)]
+    prune_tags, layout_only, plain, special = VOCAB.prune_tags, _LAYOUT_ONLY, _PLAIN, _SPECIAL
+    names = lay.names
+    # one frame per open element: (children, element number, its block, inside a link, its white
+    # space is skipped)
+    stack: list[tuple[Iterator[LexborNode], int, int, bool, bool]] = [(iter((root,)), -1, -1, False, False)]
     n_el = 0
+    last_owner = -1
+    spaced = True  # the last piece ends with white space (or there is none yet)
     while stack:
-        children, p, p_block, p_link = stack[-1]
+        children, p, p_block, p_link, p_skips = stack[-1]
         for node in children:
             tag = node.tag or "-"
             if tag == "-text":
@@ -175,33 +176,29 @@ def build_layout(root: LexborNode, marked: bool = False) -> Layout:
                 if not text or p < 0:
                     continue
                 n = len(text.strip())
-                pieces.append(text if n else " ")
-                owner.append(p)
-                lens.append(n)
                 if n:
                     bchars[p_block] = bchars.get(p_block, 0) + n
                     if p_link:
-                        link_lens.append(n)
                         blinks[p_block] = blinks.get(p_block, 0) + n
-                    else:
-                        link_lens.append(0)
                     if "," in text or not text.isascii():
                         bcommas[p_block] = bcommas.get(p_block, 0) + len(_COMMAS.findall(text))
+                    add_piece((text, p, n, n if p_link else 0))
+                    spaced = text[-1].isspace()
                 else:
-                    link_lens.append(0)
+                    add_piece((" ", p, 0, 0))
+                    spaced = True
+                last_owner = p
                 continue
             if tag[0] in "-!":
                 continue
             i = n_el
             n_el += 1
             is_block = tag in block_tags
-            if owner and p >= 0 and not pieces[-1][-1:].isspace() and (
-                    is_block or (owner[-1] != p and tags[p] in layout_only)):
+            if not spaced and p >= 0 and (is_block or (last_owner != p and p_skips)):
                 # a block starts, or the white space skipped between two inline children
-                pieces.append(" ")
-                owner.append(p)
-                lens.append(0)
-                link_lens.append(0)
+                add_piece((" ", p, 0, 0))
+                spaced = True
+                last_owner = p
             attrs = _NO_ATTRS if tag in plain else node.attributes
             flag = Flag.SKIP if tag in skip_tags else 0
             kind = 0
@@ -215,7 +212,7 @@ def build_layout(root: LexborNode, marked: bool = False) -> Layout:
                     k = cache_get(ident, -1)
                     kind = kind | k if k >= 0 else -1
                 if kind < 0:
-                    lay.names[i] = (cls or "", ident or "")
+                    names[i] = (cls or "", ident or "")
                 role = attrs.get("role")
                 if role:
                     role = role.lower()
@@ -230,6 +227,11 @@ def build_layout(root: LexborNode, marked: bool = False) -> Layout:
                     flag |= Flag.HIDDEN | Flag.PRUNE
                 if "data-caption" in attrs:
                     flag |= Flag.FIGURE
+                if marked:
+                    if RULE_BODY in attrs:
+                        lay.rule_body.append(i)
+                    if RULE_CAPTION in attrs:
+                        flag |= Flag.CAPTION_TAG
             if tag == "a":
                 href = attrs.get("href")
                 if href is None:
@@ -244,18 +246,6 @@ def build_layout(root: LexborNode, marked: bool = False) -> Layout:
                     lay.ld_scripts.append(node)
             if flag & Flag.CLICKABLE:
                 lay.clickables.append(i)
-            if marked and attrs:
-                if RULE_BODY in attrs:
-                    lay.rule_body.append(i)
-                if RULE_CAPTION in attrs:
-                    flag |= Flag.CAPTION_TAG
-            all_attrs.append(attrs)
-            tags.append(tag)
-            parent.append(p)
-            kinds.append(kind)
-            flags.append(flag)
-            seq.append(len(pieces))
-            end.append(0)
             link = p_link or bool(flag & Flag.LINK)
             if is_block or p < 0:
                 block = i
@@ -263,32 +253,45 @@ def build_layout(root: LexborNode, marked: bool = False) -> Layout:
                     nested.add(p_block)
             else:
                 block = p_block
-            blocks.append(block)
-            in_link.append(link)
+            add_row((tag, p, kind, flag, len(prows), block, link, attrs))
+            end.append(0)
             if tag == "br" or tag == "td" or tag == "th":
-                pieces.append("\n" if tag == "br" else " ")
-                owner.append(i)
-                lens.append(0)
-                link_lens.append(0)
+                add_piece(("\n" if tag == "br" else " ", i, 0, 0))
+                spaced = True
+                last_owner = i
             if (tag in prune_tags or tag in _VOID or n_el >= MAX_ELEMENTS
                     or (flag & Flag.PRUNE and tag not in _KEEP_HIDDEN)):
                 end[i] = n_el  # no children, never article text, or past the cap: not walked
                 continue
-            stack.append((node.iter(include_text=True, skip_empty=tag in layout_only), i, block, link))
+            stack.append((node.iter(include_text=True, skip_empty=tag in layout_only), i, block, link,
+                          tag in layout_only))
             break
         else:
             stack.pop()
             if p >= 0:
                 end[p] = n_el
-                if p_block == p and pieces and not pieces[-1][-1:].isspace():
-                    pieces.append(" ")  # a block ends
-                    owner.append(p)
-                    lens.append(0)
-                    link_lens.append(0)
+                if p_block == p and not spaced:
+                    add_piece((" ", p, 0, 0))  # a block ends
+                    spaced = True
+                    last_owner = p
+    _columns(lay, rows, prows, end)
+    return lay
+
+
+def _columns(lay: Layout, rows: list[tuple[str, int, int, int, int, int, bool, dict[str, str | None]]],
+             prows: list[tuple[str, int, int, int]], end: list[int]) -> None:
+    if rows:
+        tags, parent, kind, flag, seq, block, in_link, attrs = zip(*rows, strict=True)
+        lay.tags, lay.parent, lay.kind, lay.flag = list(tags), list(parent), list(kind), list(flag)
+        lay.seq, lay.block, lay.in_link, lay.attrs = list(seq), list(block), list(in_link), list(attrs)
+    lens: tuple[int, ...] = ()
+    link_lens: tuple[int, ...] = ()
+    if prows:
+        pieces, owner, lens, link_lens = zip(*prows, strict=True)
+        lay.pieces, lay.owner = list(pieces), list(owner)
     lay.end = end
     lay.cum = [0, *accumulate(lens)]
     lay.cum_link = [0, *accumulate(link_lens)]
-    return lay
 
 
 def _special(lay: Layout, i: int, tag: str, attrs: dict[str, str | None]) -> int:
