@@ -161,6 +161,9 @@ def build_layout(root: LexborNode, marked: bool = False) -> Layout:
     block_tags, skip_tags, drop_roles = VOCAB.block_tags, VOCAB.skip_tags, VOCAB.drop_roles
     prune_tags, layout_only, plain, special = VOCAB.prune_tags, _LAYOUT_ONLY, _PLAIN, _SPECIAL
     names = lay.names
+    # flags as locals: attribute lookups in this loop add up
+    skip, hidden, prune, clickable, link_flag = Flag.SKIP, Flag.HIDDEN | Flag.PRUNE, Flag.PRUNE, Flag.CLICKABLE, Flag.LINK
+    figure, caption_tag = Flag.FIGURE, Flag.CAPTION_TAG
     # one frame per open element: (children, element number, its block, inside a link, its white
     # space is skipped)
     stack: list[tuple[Iterator[LexborNode], int, int, bool, bool]] = [(iter((root,)), -1, -1, False, False)]
@@ -200,7 +203,7 @@ def build_layout(root: LexborNode, marked: bool = False) -> Layout:
                 spaced = True
                 last_owner = p
             attrs = _NO_ATTRS if tag in plain else node.attributes
-            flag = Flag.SKIP if tag in skip_tags else 0
+            flag = skip if tag in skip_tags else 0
             kind = 0
             if attrs:
                 # classes are classified when first asked for (most never are); cached ones now
@@ -217,36 +220,36 @@ def build_layout(root: LexborNode, marked: bool = False) -> Layout:
                 if role:
                     role = role.lower()
                     if role in drop_roles:
-                        flag |= Flag.SKIP | (Flag.PRUNE if role in _PRUNE_ROLES else 0)
+                        flag |= skip | (prune if role in _PRUNE_ROLES else 0)
                     if role == "button":
-                        flag |= Flag.CLICKABLE
+                        flag |= clickable
                 if "hidden" in attrs or attrs.get("aria-hidden") == "true":
-                    flag |= Flag.HIDDEN | Flag.PRUNE
+                    flag |= hidden
                 style = attrs.get("style")
                 if style and ("none" in style or "hidden" in style) and _HIDDEN_STYLE.search(style):
-                    flag |= Flag.HIDDEN | Flag.PRUNE
+                    flag |= hidden
                 if "data-caption" in attrs:
-                    flag |= Flag.FIGURE
+                    flag |= figure
                 if marked:
                     if RULE_BODY in attrs:
                         lay.rule_body.append(i)
                     if RULE_CAPTION in attrs:
-                        flag |= Flag.CAPTION_TAG
+                        flag |= caption_tag
             if tag == "a":
                 href = attrs.get("href")
                 if href is None:
-                    flag |= Flag.CLICKABLE
+                    flag |= clickable
                 elif not href or href[0] == "#" or href.startswith("javascript"):
-                    flag |= Flag.LINK | Flag.CLICKABLE
+                    flag |= link_flag | clickable
                 else:
-                    flag |= Flag.LINK
+                    flag |= link_flag
             elif tag in special:
                 flag |= _special(lay, i, tag, attrs)
                 if tag == "script" and "ld+json" in (attrs.get("type") or "").lower():
                     lay.ld_scripts.append(node)
-            if flag & Flag.CLICKABLE:
+            if flag & clickable:
                 lay.clickables.append(i)
-            link = p_link or bool(flag & Flag.LINK)
+            link = p_link or bool(flag & link_flag)
             if is_block or p < 0:
                 block = i
                 if p_block >= 0 and tag != "br":
@@ -260,7 +263,7 @@ def build_layout(root: LexborNode, marked: bool = False) -> Layout:
                 spaced = True
                 last_owner = i
             if (tag in prune_tags or tag in _VOID or n_el >= MAX_ELEMENTS
-                    or (flag & Flag.PRUNE and tag not in _KEEP_HIDDEN)):
+                    or (flag & prune and tag not in _KEEP_HIDDEN)):
                 end[i] = n_el  # no children, never article text, or past the cap: not walked
                 continue
             stack.append((node.iter(include_text=True, skip_empty=tag in layout_only), i, block, link,
