@@ -255,7 +255,8 @@ def show(c: Context, url: str, as_json: bool) -> None:
     out.rule("topics")
     for m in rec.matches:
         snippets = json.loads(m["snippets"] or "[]")
-        _line((m["topic"], "bold"), f" ({m['hits']} hits) ", Text(snippets[0] if snippets else ""))
+        hits = f"{m['hits']} hit" + ("" if m["hits"] == 1 else "s")
+        _line((m["topic"], "bold"), f" ({hits}) ", Text(snippets[0] if snippets else ""))
     if not rec.matches:
         _line(("matches no topic", "dim"))
     out.rule(f"revisions ({len(rec.revisions)})")

@@ -367,7 +367,7 @@ def revision_diff(old: dict[str, Any], a: Article, now: str) -> str:
     was = old.get("text")
     diff = "\n".join(difflib.unified_diff(
         (was or "").split("\n\n") if was is not None else ["(text cleared by retention)"], a.text.split("\n\n"),
-        fromfile=f"{old['url']} ({old.get('updated') or old['first_seen']})", tofile=f"{old['url']} ({now})",
+        fromfile=f"before ({old.get('updated') or old['first_seen']})", tofile=f"after ({now})",
         lineterm=""))
     if old.get("title") != a.title:
         diff = f"- title: {old.get('title')}\n+ title: {a.title}\n" + diff
