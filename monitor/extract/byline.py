@@ -57,13 +57,19 @@ def clean_byline(text: str) -> str:
     if m and any(c.isdigit() for c in text[m.end():]):
         text = text[:m.start()]  # "Jane Doe | 3 février 2026"
     text = _TRAILER.sub("", text)
-    return text.strip(" |•·–—-:,")
+    words = text.split()
+    while words and any(c.isdigit() for c in words[-1]):
+        words.pop()  # "Lucas Nolan 22" (a date split over elements)
+    return " ".join(words).strip(" |•·–—-:,")
 
 
 def _good(name: str) -> bool:
+    """A person's or an organisation's name: letters, at most six words, no digits (a handle such
+    as "CC7567" or a date is not a name)."""
     low = name.lower()
     return (is_name(name) and low not in _NOISE and bool(_NAME_CHARS.search(name))
-            and len(name.split()) <= 6 and not low.startswith(("http", "www")))
+            and len(name.split()) <= 6 and not low.startswith(("http", "www"))
+            and not any(c.isdigit() for c in name))
 
 
 def _names(values: list[str]) -> list[str]:
@@ -105,7 +111,7 @@ def _visible_byline(lay: Layout, drops: Drops, region: tuple[int, int], site_wor
         size = lay.text_len(i)
         if 0 < size <= MAX_BYLINE_CHARS and (
                 (lay.kind[i] and lay.kind_of(i) & Kind.BYLINE) or _marked_author(lay.attrs[i])):
-            names = _names([lay.text(i)])
+            names = _names([lay.spaced_text(i)])
             if names:
                 return names
             i = lay.end[i]

@@ -99,6 +99,11 @@ class Layout:
             b = a + limit
         return squash("".join(self.pieces[a:b]))
 
+    def spaced_text(self, i: int) -> str:
+        """The subtree text of element ``i`` with a space between text nodes (for short labels whose
+        parts sit in separate elements: "By <a>Jane Doe</a><time>3 May</time>")."""
+        return squash(" ".join(self.pieces[self.seq[i]:self.seq_end(i)]))
+
     def kind_of(self, i: int) -> int:
         """The vocab.Kind flags of element ``i``'s class and id (classified on first use)."""
         kind = self.kind[i]

@@ -158,7 +158,7 @@ def _in_figure(lay: Layout, i: int, scope: int) -> bool:
 
 def _caption_text(lay: Layout, i: int) -> str:
     """A caption's text; its parts (caption, credit) are separate elements, so they get a space."""
-    return squash(" ".join(lay.pieces[lay.seq[i]:lay.seq_end(i)]))
+    return lay.spaced_text(i)
 
 
 def _figure_of(lay: Layout, i: int, scope: int) -> int:
