@@ -206,8 +206,8 @@ class Daemon:
         try:
             cfg = load_config(self.config_path)
         except MonitorError as exc:
-            log.error("config reload failed, keeping the running config: %s", exc)
             self.metrics.reloads.labels("failed").inc()
+            log.error("config reload failed, keeping the running config: %s", exc)
             return False
         old = self.cfg
         register_secrets(config_secrets(cfg))

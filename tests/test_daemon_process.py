@@ -103,7 +103,10 @@ def _end_to_end(tmp_path: Path, site: Site, webhook: WebhookReceiver, slow: Slow
         assert ready.status_code == 200, ready.text
         assert {k: v["ok"] for k, v in ready.json()["checks"].items()} == {
             "loop": True, "scheduler": True, "database": True, "alerts": True}
-        m = daemon.metrics()
+        # (counters move when a run or a delivery pass ends: wait for the pass that sent the webhook)
+        m = wait_until(lambda: (m := daemon.metrics()) and metric(m, "monitor_alert_delivery_latency_seconds_count")
+                       == 2 and metric(m, "monitor_articles_total", source="opinions", status="new") == 2 and m,
+                       what="the counters of the second article")
         assert metric(m, "monitor_articles_total", source="opinions", status="new") == 2
         assert metric(m, "monitor_fetches_total", source="opinions", outcome="ok") >= 3
         assert metric(m, "monitor_matches_total", topic="dprk-talks") == 2
