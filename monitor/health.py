@@ -203,6 +203,11 @@ class HealthApp:
             s["running"] = s["name"] in self.state.running
         for a in articles:
             a["link"] = a["url"] if str(a["url"] or "").startswith(("http://", "https://")) else None
+        for al in alerts:
+            try:
+                al["topics"] = ", ".join(json.loads(al["topics"] or "[]"))
+            except (ValueError, TypeError):
+                pass
         checks = self.readiness()
         return self._page.render(
             now=self.clock().astimezone(UTC).isoformat(timespec="seconds"),
