@@ -169,6 +169,20 @@ def _end_to_end(tmp_path: Path, site: Site, webhook: WebhookReceiver, slow: Slow
         titles = {r["title"] for r in store.query("SELECT title FROM articles")}
     assert "The Rhone glacier retreats faster than ever" in titles and "Slow" not in titles
 
+    # The next start sends the pending alert again, with the same webhook-id, and fetches the page
+    # whose run was cancelled.
+    slow.delay = 0
+    write_config(config, data)  # the good config again
+    slow_pages.routes["/slow/p.html"] = Response(200, article_html("Slow", TALKS).encode(),
+                                                 {"content-type": "text/html"})
+    with DaemonProcess(config, log_name="restart.log") as daemon:
+        daemon.wait_up()
+        wait_until(lambda: [r["status"] for r in alerts(db) if r["channel"] == "slow"] == ["sent"],
+                   what="the pending alert sent after the restart")
+        assert len({r.headers["webhook-id"] for r in slow.requests}) == 1 and len(slow.requests) == 2
+        wait_until(lambda: slow_pages.hits("/slow/p.html") >= 2, what="the cancelled page fetched again")
+        assert daemon.stop()[0] == 0
+
 
 def test_restart_runs_a_source_that_fell_due_once(tmp_path: Path, site: Site) -> None:
     """The database says `missed` last ran two intervals ago and `recent` one second ago: a start runs
