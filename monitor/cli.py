@@ -7,6 +7,7 @@ import asyncio
 import functools
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -215,7 +216,16 @@ def run(c: Context, listen: str | None) -> None:
     path = resolve_config_path(c.config_path)
     cfg = c.config()
     daemon = Daemon(cfg, config_path=path, db_path=c.db_path(cfg), listen=listen or None)
-    sys.exit(asyncio.run(daemon.serve()))
+    code = asyncio.run(daemon.serve())
+    stuck = daemon.stuck_threads()
+    if stuck:  # a blocking send (SMTP) that would hold the exit for its whole timeout: its alert stays pending
+        logging.getLogger("monitor.daemon").warning("exiting without waiting for %d send(s) in progress; their "
+                                                    "alerts stay pending", len(stuck))
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 # ---------------------------------------------------------------------------- demo

@@ -23,7 +23,9 @@ import logging
 import os
 import signal
 import socket
+import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -55,6 +57,7 @@ STOP_BUDGET = 10.0  # seconds from the signal to the exit
 STOP_MARGIN = 1.5  # kept back for closing the database and the endpoint
 DELIVERY_TICK = 1.0
 HEARTBEAT = 1.0
+IO_THREAD = "monitor-io"  # the name of the threads blocking calls (SMTP) run on
 
 
 class Daemon:
@@ -91,6 +94,8 @@ class Daemon:
     async def serve(self) -> int:
         loop = asyncio.get_running_loop()
         signals = self._install_signals(loop)
+        io = ThreadPoolExecutor(thread_name_prefix=IO_THREAD)
+        loop.set_default_executor(io)
         try:
             async with Monitor(self.cfg, db_path=self.db_path, clock=self.clock) as mon:
                 self.monitor = mon
@@ -119,6 +124,10 @@ class Daemon:
                 self.server.stop()
             if self._collector is not None:
                 self._collector.close()
+            # A blocking send (SMTP) still in its thread must not hold the exit past the 10 seconds:
+            # its alert stays pending (leased by this process, so free at once after it exits).
+            io.shutdown(wait=False, cancel_futures=True)
+            loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
         log.info("monitor stopped")
         return 0
 
@@ -182,6 +191,12 @@ class Daemon:
             await fetcher.aclose()
         pending = self.store.one("SELECT count(*) AS n FROM alerts WHERE status = 'pending'")
         log.info("closing: %d alerts pending in the outbox", pending["n"] if pending else 0)
+
+    @staticmethod
+    def stuck_threads() -> list[str]:
+        """Threads of ours still blocked in a send after the daemon stopped (the CLI then exits without
+        waiting for them)."""
+        return [t.name for t in threading.enumerate() if t.name.startswith(IO_THREAD) and t.is_alive()]
 
     def request_stop(self, why: str = "request") -> None:
         if self.stop_event.is_set():

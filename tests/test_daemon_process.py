@@ -6,7 +6,9 @@ nothing pending lost; and a restart runs a source that fell due while it was dow
 from __future__ import annotations
 
 import signal
+import socket
 import sqlite3
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -238,3 +240,40 @@ def test_restart_picks_up_where_the_database_left_off(tmp_path: Path, site: Site
         assert listing.count == 1
         assert recorded() == [(1, 10.0)]
         assert daemon.stop()[0] == 0
+
+
+def test_stop_does_not_wait_for_a_stuck_smtp_send(tmp_path: Path, site: Site) -> None:
+    """An SMTP server that accepts and never answers holds a send in its thread for the channel's
+    whole timeout (30 s): SIGTERM still exits 0 within 10 s, and the alert stays pending."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(5)
+    accepted: list[socket.socket] = []
+
+    def accept() -> None:
+        try:
+            while True:
+                accepted.append(silent.accept()[0])  # and never greet
+        except OSError:
+            return
+
+    threading.Thread(target=accept, daemon=True).start()
+    site.page(SEED, SEED_HTML.read_bytes())
+    site.page("/opinions", listing_html(site.url + SEED))
+    config = make_config(tmp_path, [{"name": "s", "url": site.url + "/opinions", "kind": "listing", "every": "1s"}])
+    data = yaml.safe_load(config.read_text("utf-8"))
+    data["channels"] = [{"name": "mail", "type": "email", "host": "127.0.0.1", "port": silent.getsockname()[1],
+                         "security": "none", "from": "m@localhost", "to": ["d@localhost"]}]
+    write_config(config, data)
+    try:
+        with DaemonProcess(config) as daemon:
+            daemon.wait_up()
+            wait_until(lambda: accepted, what="the SMTP connection")
+            code, seconds = daemon.stop()
+            assert code == 0 and seconds < 10, (code, seconds)
+            assert "exiting without waiting for 1 send(s) in progress" in daemon.log_text()
+    finally:
+        silent.close()
+        for conn in accepted:
+            conn.close()
+    assert [r["status"] for r in alerts(tmp_path / "monitor.db")] == ["pending"]
