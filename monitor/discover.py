@@ -96,7 +96,8 @@ def discover(page: Page, source: SourceConfig, *, kind: Kind | None = None,
     kind = kind or source.kind or detect_kind(page)
     now = now or datetime.now(UTC)
     if kind == "feed":
-        return _feed(page, source), []
+        oldest = now - timedelta(seconds=source.max_age)
+        return [lk for lk in _feed(page, source) if lk.published is None or lk.published >= oldest], []
     if kind == "sitemap":
         return _sitemap(page, source, now)
     if kind == "page":

@@ -323,3 +323,12 @@ def test_recent_means_max_age_from_now() -> None:
     assert BASE + "/news/2026-01-02/dated" in [lk.url for lk in links(page(body), max_age="2d")]
     assert BASE + "/news/2026-01-02/dated" not in [lk.url for lk in links(page(body), max_age="12h")]
 
+
+
+def test_feed_entries_older_than_max_age_are_not_followed() -> None:
+    # RSS20's dated entry is 2026-01-03 06:02 UTC; an undated entry is always kept.
+    dated = BASE + "/news/2026-01-03/seoul?utm_source=rss"
+    recent = links(page(RSS20, "application/rss+xml"), max_age="7d")
+    assert dated in [lk.url for lk in recent]
+    old = links(page(RSS20, "application/rss+xml"), max_age="1h")  # NOW is 12:00, the entry 06:02
+    assert dated not in [lk.url for lk in old] and BASE + "/news/relative-item" in [lk.url for lk in old]

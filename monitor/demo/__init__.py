@@ -79,9 +79,9 @@ def demo_config(env: DemoEnvironment, database: str) -> dict[str, Any]:
         "fetch": {"per_host_delay": "0.05s", "timeout": "10s", "user_agent": "monitor-demo/0.1"},
         "sources": [
             {"name": "cgtn-opinions", "url": env.site.url("main", manifest["listing"]), "kind": "listing",
-             "every": "15m", "follow": r"/news/\d{4}-\d{2}-\d{2}/", "revisit": "0s"},
+             "every": "15m", "follow": r"/news/\d{4}-\d{2}-\d{2}/", "revisit": "0s", "max_age": "3650d"},
             {"name": "asia-policy-wire", "url": env.site.url("outlet2", "/feed.xml"), "kind": "feed",
-             "every": "30m"},
+             "every": "30m", "max_age": "3650d"},
         ],
         "topics": [
             {"name": "mou", "query": 'MOU OR MoU OR "memorandum of understanding" OR "memoranda of understanding"'},
