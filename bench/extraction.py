@@ -267,6 +267,11 @@ def caption_match(got: str, expected: str) -> bool:
     return bool(g and e) and (g == e or (len(g) >= 8 and g in e) or (len(e) >= 8 and e in g))
 
 
+def _bare(text: str) -> str:
+    """Text without any white space, for "does the reference hold this text anywhere" checks."""
+    return "".join(norm(text).casefold().split())
+
+
 def run_readability(folder: Path, only: list[str]) -> dict[str, Any]:
     from monitor.extract import extract
 
@@ -278,7 +283,8 @@ def run_readability(folder: Path, only: list[str]) -> dict[str, Any]:
         start = time.process_time()
         try:
             art = extract(raw, url=f"http://fakehost/{case['dir']}/")
-            got = {"title": art.title, "byline": art.byline, "captions": art.captions, "text": art.text}
+            got: dict[str, Any] = {"title": art.title, "byline": art.byline, "captions": art.captions,
+                                   "text": art.text}
             error = None
         except Exception as exc:
             got = {"title": "", "byline": "", "captions": [], "text": ""}
@@ -290,6 +296,7 @@ def run_readability(folder: Path, only: list[str]) -> dict[str, Any]:
         exp_caps = case.get("expected_captions") or []
         found = sum(1 for e in exp_caps if any(caption_match(g, e) for g in got["captions"]))
         invented = [g for g in got["captions"] if not any(caption_match(g, e) for e in exp_caps)]
+        reference_text = _bare(case.get("expected_text") or "")
         text = norm(got["text"])
         must = case.get("must_contain") or []
         tp, fp, fn = page_counts(got["text"], case.get("expected_text") or "")
@@ -298,6 +305,7 @@ def run_readability(folder: Path, only: list[str]) -> dict[str, Any]:
             "title_exact": exact, "title_right": right, "byline": got["byline"],
             "expected_byline": case["byline"], "expected_names": names, "byline_ok": byline_ok,
             "captions_expected": len(exp_caps), "captions_found": found, "captions_invented": invented,
+            "captions_in_reference_text": [_bare(g) in reference_text for g in invented],
             "must_contain_ok": sum(1 for m in must if norm(m) in text), "must_contain": len(must),
             "f1": 2 * tp / (2 * tp + fp + fn) if tp else 0.0,
         })
@@ -341,6 +349,16 @@ def print_readability(result: dict[str, Any]) -> None:
     print(f"  body must_contain      {s['must_contain']:.1%}; body F1 (mean) {s['body_f1_mean']:.3f}")
 
 
+def print_captions(result: dict[str, Any]) -> None:
+    """Every caption monitor gives that the reference does not list as a caption, marked "text"
+    when the reference keeps it as article text (a caption the reference did not mark as one)."""
+    print("captions not in the reference's caption list (text: the reference has it as body text):")
+    for row in result["rows"]:
+        for caption, in_text in zip(row["captions_invented"], row["captions_in_reference_text"], strict=True):
+            short = caption if len(caption) <= 90 else caption[:87] + "..."
+            print(f"  {row['name']:<22} {'text' if in_text else '    '}  {short}")
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -353,11 +371,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=1, help="time each page N times, keep the fastest")
     ap.add_argument("--json", type=Path, help="write the results here")
     ap.add_argument("--pages", action="store_true", help="print per-page precision/recall of monitor")
+    ap.add_argument("--captions", action="store_true",
+                    help="readability mode: list every caption the reference does not expect")
     args = ap.parse_args(argv)
 
     if args.readability:
         result = run_readability(args.readability, args.only or ["monitor"])
         print_readability(result)
+        if args.captions:
+            print_captions(result)
         if args.json:
             args.json.write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
         return 0

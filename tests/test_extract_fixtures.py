@@ -69,7 +69,8 @@ def test_the_table_covers_the_brief() -> None:
     for required in ("onetrust.html", "cookiebot.html", "didomi.html", "quantcast.html", "trustarc.html",
                      "usercentrics.html", "wordpress-cookie-notice.html", "dialog-no-class-es.html",
                      "caption-figcaption.html", "caption-class.html", "caption-data-attr.html",
-                     "caption-lightbox.html", "consent-wall.html", "teasers.html"):
+                     "caption-lightbox.html", "caption-teaser-list.html", "caption-widgets.html",
+                     "caption-credits.html", "consent-wall.html", "teasers.html"):
         assert required in files
     assert len(files) >= 15
     assert all((FIXTURES / f).exists() for f in files)

@@ -69,8 +69,10 @@ def extract(html: str | bytes, url: str | None = None, rules: SiteRules | None =
     title = rule_text(tree, rules.title if rules else None, url) or title
     parts = rule_body(lay)
     body = read_parts(lay, drops, parts, title) if parts else find_body(lay, drops, title)
-    region = article_region(lay, _scope(lay, body), heading)
-    captions, images = collect_media(lay, drops, region, url or canonical_url(head, None))
+    scope = _scope(lay, body)
+    region = article_region(lay, scope, heading)
+    captions, images = collect_media(lay, drops, *_media_spans(lay, region, scope, body, heading),
+                                     url or canonical_url(head, None))
     if rules is not None and rules.captions:
         captions = rule_texts(tree, rules.captions, url)
     authors = find_authors(head, lay, drops, region, words)
@@ -117,6 +119,19 @@ def _scope(lay: Layout, body: Body) -> int:
             break
         node = up
     return node
+
+
+def _media_spans(lay: Layout, region: tuple[int, int], scope: int, body: Body,
+                 heading: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(where captions are looked for, the article itself): the byline region widened to the whole
+    body (a long body has more elements than the byline search reads), and the body's scope from
+    the headline on (its lead photo) to the end of the body's last part."""
+    if not len(lay):
+        return (0, 0), (0, 0)
+    end = lay.end[scope]
+    lead = heading if region[0] <= heading < scope else scope
+    last = max((lay.end[part] for part in body.parts), default=end)
+    return (region[0], max(region[1], end)), (lead, min(last, end))
 
 
 def _is_wall(drops: Drops, article: Article) -> bool:

@@ -112,16 +112,14 @@ def decide_drops(lay: Layout, banners: list[int] | None = None, boxes: list[int]
     consent: list[int] = []
     page_text = max(lay.text_len(0) - lay.link_len(0), 1) if n else 1
     parent, tags, flags, kinds = lay.parent, lay.tags, lay.flag, lay.kind
-    seq, end, cum = lay.seq, lay.end, lay.cum
-    last = len(lay.pieces)
+    seq, stop, cum = lay.seq, lay.stop, lay.cum
     for i in range(n):
         p = parent[i]
         if p >= 0 and hard[p]:
             hard[i] = body[i] = True
             continue
         flag = flags[i]
-        e = end[i]
-        size = cum[seq[e] if e < n else last] - cum[seq[i]]
+        size = cum[stop[i]] - cum[seq[i]]
         if not size and not flag & (Flag.SKIP | Flag.HIDDEN):
             body[i] = p >= 0 and body[p]  # no text: nothing to decide
             continue

@@ -62,6 +62,7 @@ class Layout:
     block_commas: dict[int, int] = field(default_factory=dict)  # ... commas in it (sentence signal)
     end: list[int] = field(default_factory=list)  # one past the last element of the subtree
     seq: list[int] = field(default_factory=list)  # first text piece at or after the element
+    stop: list[int] = field(default_factory=list)  # one past the last text piece of the subtree
     pieces: list[str] = field(default_factory=list)  # text nodes in document order; "\n" for <br>
     owner: list[int] = field(default_factory=list)  # element each piece sits in
     cum: list[int] = field(default_factory=list)  # prefix sums of stripped piece lengths
@@ -83,18 +84,17 @@ class Layout:
         return len(self.tags)
 
     def seq_end(self, i: int) -> int:
-        e = self.end[i]
-        return self.seq[e] if e < len(self.seq) else len(self.pieces)
+        return self.stop[i]
 
     def text_len(self, i: int) -> int:
-        return self.cum[self.seq_end(i)] - self.cum[self.seq[i]]
+        return self.cum[self.stop[i]] - self.cum[self.seq[i]]
 
     def link_len(self, i: int) -> int:
-        return self.cum_link[self.seq_end(i)] - self.cum_link[self.seq[i]]
+        return self.cum_link[self.stop[i]] - self.cum_link[self.seq[i]]
 
     def text(self, i: int, limit: int = 0) -> str:
         """The subtree text of element ``i``, white space collapsed (at most ``limit`` pieces if set)."""
-        a, b = self.seq[i], self.seq_end(i)
+        a, b = self.seq[i], self.stop[i]
         if limit and b - a > limit:
             b = a + limit
         return squash("".join(self.pieces[a:b]))
@@ -102,7 +102,7 @@ class Layout:
     def spaced_text(self, i: int) -> str:
         """The subtree text of element ``i`` with a space between text nodes (for short labels whose
         parts sit in separate elements: "By <a>Jane Doe</a><time>3 May</time>")."""
-        return squash(" ".join(self.pieces[self.seq[i]:self.seq_end(i)]))
+        return squash(" ".join(self.pieces[self.seq[i]:self.stop[i]]))
 
     def kind_of(self, i: int) -> int:
         """The vocab.Kind flags of element ``i``'s class and id (classified on first use)."""
@@ -160,6 +160,7 @@ def build_layout(root: LexborNode, marked: bool = False) -> Layout:
     rows: list[tuple[str, int, int, int, int, int, bool, dict[str, str | None]]] = []
     prows: list[tuple[str, int, int, int]] = []  # (text, owner, length, length inside links)
     end: list[int] = []
+    stop: list[int] = []  # per element: the number of pieces when its subtree closed
     bchars, blinks, bcommas, nested = lay.block_chars, lay.block_links, lay.block_commas, lay.nested
     add_row, add_piece = rows.append, prows.append
     cache_get = _CLASS_CACHE.get
@@ -263,6 +264,7 @@ def build_layout(root: LexborNode, marked: bool = False) -> Layout:
                 block = p_block
             add_row((tag, p, kind, flag, len(prows), block, link, attrs))
             end.append(0)
+            stop.append(0)
             if tag == "br" or tag == "td" or tag == "th":
                 add_piece(("\n" if tag == "br" else " ", i, 0, 0))
                 spaced = True
@@ -270,6 +272,7 @@ def build_layout(root: LexborNode, marked: bool = False) -> Layout:
             if (tag in prune_tags or tag in _VOID or n_el >= MAX_ELEMENTS
                     or (flag & prune and tag not in _KEEP_HIDDEN)):
                 end[i] = n_el  # no children, never article text, or past the cap: not walked
+                stop[i] = len(prows)
                 continue
             stack.append((node.iter(include_text=True, skip_empty=tag in layout_only), i, block, link,
                           tag in layout_only))
@@ -282,12 +285,13 @@ def build_layout(root: LexborNode, marked: bool = False) -> Layout:
                     add_piece((" ", p, 0, 0))  # a block ends
                     spaced = True
                     last_owner = p
-    _columns(lay, rows, prows, end)
+                stop[p] = len(prows)
+    _columns(lay, rows, prows, end, stop)
     return lay
 
 
 def _columns(lay: Layout, rows: list[tuple[str, int, int, int, int, int, bool, dict[str, str | None]]],
-             prows: list[tuple[str, int, int, int]], end: list[int]) -> None:
+             prows: list[tuple[str, int, int, int]], end: list[int], stop: list[int]) -> None:
     if rows:
         tags, parent, kind, flag, seq, block, in_link, attrs = zip(*rows, strict=True)
         lay.tags, lay.parent, lay.kind, lay.flag = list(tags), list(parent), list(kind), list(flag)
@@ -298,6 +302,7 @@ def _columns(lay: Layout, rows: list[tuple[str, int, int, int, int, int, bool, d
         pieces, owner, lens, link_lens = zip(*prows, strict=True)
         lay.pieces, lay.owner = list(pieces), list(owner)
     lay.end = end
+    lay.stop = stop
     lay.cum = [0, *accumulate(lens)]
     lay.cum_link = [0, *accumulate(link_lens)]
 

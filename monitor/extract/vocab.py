@@ -53,6 +53,8 @@ class Vocabulary:
     consent_words: re.Pattern[str]
     consent_buttons: frozenset[str]
     wall_phrases: re.Pattern[str]
+    credit_labels: tuple[str, ...]  # longest first
+    bare_credits: frozenset[str]
 
 
 def _phrases(words: list[str]) -> re.Pattern[str]:
@@ -113,6 +115,8 @@ def _load(path: Path) -> Vocabulary:
         consent_words=_phrases(cs["words"]),
         consent_buttons=frozenset(cs["buttons"]),
         wall_phrases=_phrases(raw["wall_phrases"]),
+        credit_labels=tuple(sorted(raw["credit_labels"], key=len, reverse=True)),
+        bare_credits=frozenset(raw["bare_credits"]),
     )
 
 
