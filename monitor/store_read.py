@@ -79,6 +79,8 @@ def search(store: Store, query: str, *, since: str | None = None, source: str | 
 
 
 def _search(store: Store, query: str, since: str | None, source: str | None, limit: int) -> list[SearchHit]:
+    """Rank first (bm25 over every match, nothing else computed), then build snippets and read the
+    records for the hits kept: snippet() on every match would cost more than the ranking."""
     where, params = ["articles_fts MATCH ?"], [query]
     if since:
         where.append("a.first_seen >= ?")
@@ -86,13 +88,16 @@ def _search(store: Store, query: str, since: str | None, source: str | None, lim
     if source:
         where.append("a.source = ?")
         params.append(source)
+    join = "JOIN articles a ON a.id = articles_fts.rowid" if since or source else ""
     w = ", ".join(str(x) for x in BM25_WEIGHTS)
-    sql = (f"SELECT a.id, a.url, a.title, a.source, a.first_seen, a.published, a.story_id, "
-           f"snippet(articles_fts, -1, ?, ?, '…', {SNIPPET_TOKENS}) AS snip, bm25(articles_fts, {w}) AS score, "
+    sql = (f"WITH top AS (SELECT articles_fts.rowid AS id, bm25(articles_fts, {w}) AS score FROM articles_fts "
+           f"{join} WHERE {' AND '.join(where)} ORDER BY score LIMIT ?) "
+           f"SELECT a.id, a.url, a.title, a.source, a.first_seen, a.published, a.story_id, "
+           f"snippet(articles_fts, -1, ?, ?, '…', {SNIPPET_TOKENS}) AS snip, top.score, "
            f"(SELECT count(*) FROM articles o WHERE o.story_id = a.story_id) AS outlets "
-           f"FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid WHERE {' AND '.join(where)} "
-           f"ORDER BY score LIMIT ?")
-    rows = store.conn.execute(sql, [HIGHLIGHT_START, HIGHLIGHT_END, *params, max(1, limit)]).fetchall()
+           f"FROM top JOIN articles a ON a.id = top.id JOIN articles_fts ON articles_fts.rowid = top.id "
+           f"WHERE articles_fts MATCH ? ORDER BY top.score, a.id")
+    rows = store.conn.execute(sql, [*params, max(1, limit), HIGHLIGHT_START, HIGHLIGHT_END, query]).fetchall()
     return [SearchHit(id=r[0], url=r[1], title=r[2] or "", source=r[3], first_seen=r[4], published=r[5],
                       story_id=r[6], snippet=r[7] or "", score=float(r[8]), outlets=int(r[9])) for r in rows]
 
