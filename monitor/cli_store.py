@@ -7,6 +7,7 @@ Presentation only: the work is in :mod:`monitor.store`, :mod:`monitor.store_read
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -299,15 +300,20 @@ def export(c: Context, fmt: str, since: str | None, source: str | None, output: 
 
     with open_store(c) as store:
         rows = export_rows(store, since=_since(since), source=source)
-        if output == "-":
-            n = write_export(rows, sys.stdout, fmt)
-            sys.stdout.flush()
-        else:
-            try:
+        try:
+            if output == "-":
+                n = write_export(rows, sys.stdout, fmt)
+                sys.stdout.flush()
+            else:
                 with open(output, "w", encoding="utf-8", newline="") as fh:
                     n = write_export(rows, fh, fmt)
-            except OSError as exc:
-                raise StoreError(f"cannot write {output}: {exc.strerror}") from None
+        except BrokenPipeError:  # `monitor export | head`: the reader has all it wants
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
+        except OSError as exc:
+            raise StoreError(f"cannot write {output}: {exc.strerror}") from None
+        finally:
+            rows.close()  # end the read before the database closes
     err.print(f"exported {n:,} articles", highlight=False)
 
 

@@ -12,7 +12,7 @@ import csv
 import io
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -154,7 +154,8 @@ EXPORT_COLUMNS: tuple[str, ...] = (
 _JSON_COLUMNS = ("authors", "tags", "captions", "topics")
 
 
-def export_rows(store: Store, *, since: str | None = None, source: str | None = None) -> Iterator[dict[str, Any]]:
+def export_rows(store: Store, *, since: str | None = None,
+                source: str | None = None) -> Generator[dict[str, Any], None, None]:
     """Every article (oldest first) as a dict of :data:`EXPORT_COLUMNS`; lists decoded. Streams from one
     cursor on its own read transaction: constant memory."""
     where, params = [], []
