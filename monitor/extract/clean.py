@@ -27,16 +27,19 @@ WRAPPER_SHARE = 0.8  # an element holding this share of the page's unlinked text
 
 class Drops:
     """Per element: ``hard`` (never read: furniture, hidden, boilerplate, consent) and ``body``
-    (``hard`` or a caption, which belongs in the captions list and never in the text)."""
+    (``hard`` or a caption, which belongs in the captions list and never in the text); ``roots``
+    are the outermost elements dropped from the body, ``captions`` the elements (with text, kept)
+    whose class or id says caption or credit, both in document order."""
 
-    __slots__ = ("body", "consent", "hard", "roots")
+    __slots__ = ("body", "captions", "consent", "hard", "roots")
 
-    def __init__(self, hard: list[bool], body: list[bool], consent: list[int], parent: list[int]) -> None:
+    def __init__(self, hard: list[bool], body: list[bool], consent: list[int], roots: list[int],
+                 captions: list[int] | None = None) -> None:
         self.hard = hard
         self.body = body
         self.consent = consent
-        # the outermost dropped elements (for body text), in document order
-        self.roots = [i for i, drop in enumerate(body) if drop and (parent[i] < 0 or not body[parent[i]])]
+        self.roots = roots
+        self.captions = captions or []
 
 
 def find_consent_banners(lay: Layout) -> list[int]:
@@ -103,33 +106,38 @@ def find_related_boxes(lay: Layout) -> list[int]:
 
 
 def decide_drops(lay: Layout, banners: list[int] | None = None, boxes: list[int] | None = None) -> Drops:
-    """Decide, element by element, what is dropped; children inherit their parent's decision.
-    ``banners`` (consent banners found by their text) and ``boxes`` (related-links boxes) are dropped
-    too."""
+    """Decide, element by element, what is dropped; children inherit their parent's decision (a
+    dropped subtree is marked at once and not visited). ``banners`` (consent banners found by their
+    text) and ``boxes`` (related-links boxes) are dropped too."""
     n = len(lay)
     hard = [False] * n
     body = [False] * n
     consent: list[int] = []
+    roots: list[int] = []
+    captions: list[int] = []
+    forced = set(banners or ()) | set(boxes or ())
     page_text = max(lay.text_len(0) - lay.link_len(0), 1) if n else 1
     parent, tags, flags, kinds = lay.parent, lay.tags, lay.flag, lay.kind
-    seq, stop, cum = lay.seq, lay.stop, lay.cum
-    for i in range(n):
+    seq, stop, cum, end = lay.seq, lay.stop, lay.cum, lay.end
+    skip_or_hidden, prune, figure = Flag.SKIP | Flag.HIDDEN, Flag.PRUNE, Flag.CAPTION_TAG | Flag.FIGURE
+    i = 0
+    while i < n:
         p = parent[i]
-        if p >= 0 and hard[p]:
-            hard[i] = body[i] = True
-            continue
+        inherited = p >= 0 and body[p]
         flag = flags[i]
         size = cum[stop[i]] - cum[seq[i]]
-        if not size and not flag & (Flag.SKIP | Flag.HIDDEN):
-            body[i] = p >= 0 and body[p]  # no text: nothing to decide
+        if not size and not flag & skip_or_hidden:
+            body[i] = inherited  # no text: nothing to decide
+            i += 1
             continue
         tag = tags[i]
         # an element without text changes no text: its class is not even read; nor is a link's
         # (links are judged by the blocks around them)
-        kind = lay.kind_of(i) if kinds[i] and tag != "a" and (size or flag & Flag.PRUNE) else 0
-        drop = False
-        caption = False
-        if flag & (Flag.SKIP | Flag.HIDDEN) and tag not in WRAPPER_TAGS:
+        kind = lay.kind_of(i) if kinds[i] and tag != "a" and (size or flag & prune) else 0
+        drop = caption = False
+        if i in forced:
+            drop = True
+        elif flag & skip_or_hidden and tag not in WRAPPER_TAGS:
             drop = not (flag & Flag.HIDDEN and tag == "article" and size > 2000)
             if kind & Kind.CONSENT:
                 consent.append(i)  # a consent dialog: dropped as a dialog, counted as consent
@@ -137,19 +145,25 @@ def decide_drops(lay: Layout, banners: list[int] | None = None, boxes: list[int]
             drop, caption = _by_class(lay, i, kind, page_text)
             if drop and kind & Kind.CONSENT:
                 consent.append(i)
-        if not drop and flag & (Flag.CAPTION_TAG | Flag.FIGURE) and size <= CAPTION_MAX_CHARS * 2:
+            elif caption:
+                captions.append(i)
+        if drop:
+            e = end[i]
+            hard[i:e] = body[i:e] = [True] * (e - i)
+            if not inherited:
+                roots.append(i)
+            i = e
+            continue
+        if not caption and flag & figure and size <= CAPTION_MAX_CHARS * 2:
             caption = True
-        hard[i] = drop
-        body[i] = drop or caption or (p >= 0 and body[p])
+        if caption and not inherited:
+            roots.append(i)
+        body[i] = caption or inherited
+        i += 1
     for i in banners or ():
         if not any(lay.contains(c, i) or lay.contains(i, c) for c in consent):
             consent.append(i)
-    for group in (banners or (), boxes or ()):
-        for i in group:
-            if not hard[i]:
-                for j in range(i, lay.end[i]):
-                    hard[j] = body[j] = True
-    return Drops(hard, body, consent, lay.parent)
+    return Drops(hard, body, consent, roots, captions)
 
 
 def _by_class(lay: Layout, i: int, kind: int, page_text: int) -> tuple[bool, bool]:

@@ -49,22 +49,23 @@ class Flag:
 
 @dataclass(slots=True)
 class Layout:
-    attrs: list[dict[str, str | None]] = field(default_factory=list)  # each element's attributes
-    tags: list[str] = field(default_factory=list)
-    parent: list[int] = field(default_factory=list)
+    # per element (read-only columns are tuples)
+    attrs: tuple[dict[str, str | None], ...] = ()  # each element's attributes
+    tags: tuple[str, ...] = ()
+    parent: tuple[int, ...] = ()
     kind: list[int] = field(default_factory=list)  # vocab.Kind of class and id; -1: ask kind_of()
-    flag: list[int] = field(default_factory=list)  # Flag of the element itself
-    block: list[int] = field(default_factory=list)  # nearest block element (itself or an ancestor)
-    in_link: list[bool] = field(default_factory=list)
+    flag: tuple[int, ...] = ()  # Flag of the element itself
+    block: tuple[int, ...] = ()  # nearest block element (itself or an ancestor)
+    in_link: tuple[bool, ...] = ()
     nested: set[int] = field(default_factory=set)  # block elements with a block element inside
     block_chars: dict[int, int] = field(default_factory=dict)  # per block: its own text (not inner blocks')
     block_links: dict[int, int] = field(default_factory=dict)  # ... of which inside links
     block_commas: dict[int, int] = field(default_factory=dict)  # ... commas in it (sentence signal)
     end: list[int] = field(default_factory=list)  # one past the last element of the subtree
-    seq: list[int] = field(default_factory=list)  # first text piece at or after the element
+    seq: tuple[int, ...] = ()  # first text piece at or after the element
     stop: list[int] = field(default_factory=list)  # one past the last text piece of the subtree
-    pieces: list[str] = field(default_factory=list)  # text nodes in document order; "\n" for <br>
-    owner: list[int] = field(default_factory=list)  # element each piece sits in
+    pieces: tuple[str, ...] = ()  # text nodes in document order; "\n" for <br>
+    owner: tuple[int, ...] = ()  # element each piece sits in
     cum: list[int] = field(default_factory=list)  # prefix sums of stripped piece lengths
     cum_link: list[int] = field(default_factory=list)  # the same, for text inside links
     buttons: list[tuple[int, str]] = field(default_factory=list)  # (element, value) of inputs
@@ -79,6 +80,8 @@ class Layout:
     ld_scripts: list[LexborNode] = field(default_factory=list)  # <script type="application/ld+json">
     rule_body: list[int] = field(default_factory=list)  # elements a site rule marked as the body
     clickables: list[int] = field(default_factory=list)  # buttons and script links
+    images: list[int] = field(default_factory=list)  # <img> elements
+    figures: list[int] = field(default_factory=list)  # elements flagged FIGURE or CAPTION_TAG
 
     def __len__(self) -> int:
         return len(self.tags)
@@ -151,6 +154,18 @@ def _kind(names: str) -> int:
     return kind
 
 
+_TEXT_ID = 2  # lexbor's tag id of text nodes
+_LAST_STANDARD_ID = 0xC4  # ids above are the page's own (custom elements): not cached across pages
+_TAG_NAMES: dict[int, str] = {}
+
+
+def _tag_name(node: LexborNode, tid: int) -> str:
+    tag = node.tag or "-"
+    if tid < _LAST_STANDARD_ID:
+        _TAG_NAMES[tid] = tag
+    return tag
+
+
 def build_layout(root: LexborNode, marked: bool = False) -> Layout:
     """Walk the document once, depth first with an explicit stack (deep nesting cannot overflow).
     ``marked``: site rules put :data:`RULE_BODY` / :data:`RULE_CAPTION` attributes on elements.
@@ -167,9 +182,11 @@ def build_layout(root: LexborNode, marked: bool = False) -> Layout:
     block_tags, skip_tags, drop_roles = VOCAB.block_tags, VOCAB.skip_tags, VOCAB.drop_roles
     prune_tags, layout_only, plain, special = VOCAB.prune_tags, _LAYOUT_ONLY, _PLAIN, _SPECIAL
     names = lay.names
+    tag_names = _TAG_NAMES
     # flags as locals: attribute lookups in this loop add up
     skip, hidden, prune, clickable, link_flag = Flag.SKIP, Flag.HIDDEN | Flag.PRUNE, Flag.PRUNE, Flag.CLICKABLE, Flag.LINK
     figure, caption_tag = Flag.FIGURE, Flag.CAPTION_TAG
+    figure_like = figure | caption_tag
     # one frame per open element: (children, element number, its block, inside a link, its white
     # space is skipped)
     stack: list[tuple[Iterator[LexborNode], int, int, bool, bool]] = [(iter((root,)), -1, -1, False, False)]
@@ -179,8 +196,8 @@ def build_layout(root: LexborNode, marked: bool = False) -> Layout:
     while stack:
         children, p, p_block, p_link, p_skips = stack[-1]
         for node in children:
-            tag = node.tag or "-"
-            if tag == "-text":
+            tid = node.tag_id
+            if tid == _TEXT_ID:
                 text = node.text_content
                 if not text or p < 0:
                     continue
@@ -198,6 +215,7 @@ def build_layout(root: LexborNode, marked: bool = False) -> Layout:
                     spaced = True
                 last_owner = p
                 continue
+            tag = tag_names.get(tid) or _tag_name(node, tid)
             if tag[0] in "-!":
                 continue
             i = n_el
@@ -255,6 +273,10 @@ def build_layout(root: LexborNode, marked: bool = False) -> Layout:
                     lay.ld_scripts.append(node)
             if flag & clickable:
                 lay.clickables.append(i)
+            if flag & figure_like:
+                lay.figures.append(i)
+            if tag == "img":
+                lay.images.append(i)
             link = p_link or bool(flag & link_flag)
             if is_block or p < 0:
                 block = i
@@ -293,14 +315,13 @@ def build_layout(root: LexborNode, marked: bool = False) -> Layout:
 def _columns(lay: Layout, rows: list[tuple[str, int, int, int, int, int, bool, dict[str, str | None]]],
              prows: list[tuple[str, int, int, int]], end: list[int], stop: list[int]) -> None:
     if rows:
-        tags, parent, kind, flag, seq, block, in_link, attrs = zip(*rows, strict=True)
-        lay.tags, lay.parent, lay.kind, lay.flag = list(tags), list(parent), list(kind), list(flag)
-        lay.seq, lay.block, lay.in_link, lay.attrs = list(seq), list(block), list(in_link), list(attrs)
+        kind: tuple[int, ...]
+        lay.tags, lay.parent, kind, lay.flag, lay.seq, lay.block, lay.in_link, lay.attrs = zip(*rows, strict=True)
+        lay.kind = list(kind)
     lens: tuple[int, ...] = ()
     link_lens: tuple[int, ...] = ()
     if prows:
-        pieces, owner, lens, link_lens = zip(*prows, strict=True)
-        lay.pieces, lay.owner = list(pieces), list(owner)
+        lay.pieces, lay.owner, lens, link_lens = zip(*prows, strict=True)
     lay.end = end
     lay.stop = stop
     lay.cum = [0, *accumulate(lens)]

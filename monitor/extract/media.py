@@ -18,6 +18,7 @@ have a caption of their own.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from urllib.parse import urljoin
 
 from ..models import Image
@@ -50,31 +51,27 @@ def collect_media(lay: Layout, drops: Drops, region: tuple[int, int], article: t
     captions: list[str] = []
     by_figure: dict[int, int] = {}  # figure element -> index in captions
     start, stop = region
-    tags, flags, kinds, attrs_of = lay.tags, lay.flag, lay.kind, lay.attrs
+    flags, attrs_of, hard = lay.flag, lay.attrs, drops.hard
+    imgs = [i for i in _within(lay.images, start, stop) if not hard[i]]
+    # figures, figcaptions and caption classes, in document order
+    candidates = sorted({*_within(lay.figures, start, stop), *_within(drops.captions, start, stop)})
     skip_until = -1
-    imgs: list[int] = []
-    i = start
-    while i < stop:
-        if drops.hard[i]:
-            i = lay.end[i]
+    for i in candidates:
+        if hard[i]:
             continue
-        tag, flag = tags[i], flags[i]
-        if tag == "img":
-            imgs.append(i)
-        elif flag & Flag.FIGURE and (value := attrs_of[i].get("data-caption")):
+        flag = flags[i]
+        if flag & Flag.FIGURE and (value := attrs_of[i].get("data-caption")):
             text = _clean(value)
             if not _bare_credit(text):
                 _add(captions, text, by_figure, i)
         if i >= skip_until and (flag & Flag.CAPTION_TAG or (
-                kinds[i] and lay.kind_of(i) & (Kind.CAPTION | Kind.CREDIT) and lay.text_len(i)
-                and not flag & Flag.FIGURE and not _holds_image(lay, i))):
+                not flag & Flag.FIGURE and lay.kind[i] & (Kind.CAPTION | Kind.CREDIT) and not _holds_image(lay, i))):
             skip_until = lay.end[i]
             figure = _caption_figure(lay, i, start)
             if figure >= 0:
                 text = lay.spaced_text(i)  # caption and credit are separate elements: a space between
                 if not _bare_credit(text):
                     _add(captions, text, by_figure, figure)
-        i += 1
     images = []
     lead, end = article
     for i in imgs:
@@ -90,6 +87,11 @@ def collect_media(lay: Layout, drops: Drops, region: tuple[int, int], article: t
         alt = squash(attrs.get("alt") or "")
         images.append(Image(src=src, alt=alt, caption=captions[k] if k is not None else ""))
     return captions, images
+
+
+def _within(items: list[int], start: int, stop: int) -> list[int]:
+    """The part of a sorted list of elements in ``[start, stop)``."""
+    return items[bisect_left(items, start):bisect_left(items, stop)]
 
 
 def _caption_figure(lay: Layout, i: int, start: int) -> int:

@@ -148,40 +148,61 @@ def _stem_hit(word: str) -> int:
     return kind
 
 
+_WORDS = VOCAB.words
+_EXACT = VOCAB.exact
+_TOKEN_CACHE: dict[str, int] = {}
+# the first token of a pair or triple that can spell a word ("article" of "article-body")
+_STARTS = frozenset(w[:k] for w in _WORDS for k in range(1, len(w)))
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+def _token_kind(token: str) -> int:
+    """A whole word of a name: the word itself, or a stem at its start or end."""
+    kind = _TOKEN_CACHE.get(token)
+    if kind is None:
+        kind = _WORDS.get(token, 0)
+        if len(token) > MIN_STEM:
+            kind |= _stem_hit(token)
+        if len(_TOKEN_CACHE) > _CACHE_LIMIT:
+            _TOKEN_CACHE.clear()
+        _TOKEN_CACHE[token] = kind
+    return kind
+
+
 def _name_kind(name: str) -> int:
     kind = _CACHE.get(name)
     if kind is not None:
         return kind
-    words = VOCAB.words
     low = name.lower()
-    kind = words.get(low, 0) | VOCAB.exact.get(low, 0)
+    kind = _WORDS.get(low, 0) | _EXACT.get(low, 0)
     if low == name and low.isalnum():
         if len(low) > MIN_STEM:
             kind |= _stem_hit(low)
     else:
-        if low != name:
-            low = _CAMEL.sub("-", name).lower()
-        tokens = [t for t in _SPLIT.split(low) if t]
-        heads, tails = _BY_HEAD, _BY_TAIL
+        tokens = _TOKEN.findall(_CAMEL.sub("-", name).lower() if low != name else low)
+        known = _TOKEN_CACHE.get
         for token in tokens:
-            kind |= words.get(token, 0)
-            if len(token) > MIN_STEM:  # _stem_hit, inlined: this loop is hot on unseen pages
-                for stem, k in heads.get(token[:MIN_STEM], ()):
-                    if token.startswith(stem):
-                        kind |= k
-                for stem, k in tails.get(token[-MIN_STEM:], ()):
-                    if token.endswith(stem):
-                        kind |= k
+            k = known(token)
+            kind |= _token_kind(token) if k is None else k
         n = len(tokens)
         if n > 1:
             # parts written with separators: "l-article-body-segment" holds "article-body"
+            starts, words = _STARTS, _WORDS
             for k in range(n - 1):
-                pair = tokens[k] + tokens[k + 1]
-                kind |= words.get(pair, 0)
-                if k + 2 < n:
-                    kind |= words.get(pair + tokens[k + 2], 0)
+                first = tokens[k]
+                if first in starts:
+                    pair = first + tokens[k + 1]
+                    kind |= words.get(pair, 0)
+                    if k + 2 < n and pair in starts:
+                        kind |= words.get(pair + tokens[k + 2], 0)
             joined = "".join(tokens)
-            kind |= words.get(joined, 0) | _stem_hit(joined)
+            kind |= _WORDS.get(joined, 0)
+            for stem, k in _BY_HEAD.get(joined[:MIN_STEM], ()):
+                if joined.startswith(stem):
+                    kind |= k
+            for stem, k in _BY_TAIL.get(joined[-MIN_STEM:], ()):
+                if joined.endswith(stem):
+                    kind |= k
     if len(_CACHE) > _CACHE_LIMIT:
         _CACHE.clear()
     _CACHE[name] = kind
