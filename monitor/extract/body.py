@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 from .clean import Drops
 from .layout import Flag, Layout, squash
@@ -42,29 +43,16 @@ class Body:
     headings: list[int] = field(default_factory=list)
 
 
-@dataclass(slots=True)
-class _Block:
-    chars: int = 0
-    links: int = 0
-    commas: int = 0
-
-
 class _Kept:
-    """The blocks that survive the drops (with their own text, links and commas), and the kept
-    size of any subtree: its text minus the dropped subtrees inside it, in O(log n)."""
+    """The kept size of any subtree: its text minus the dropped subtrees inside it, in O(log n)."""
 
-    __slots__ = ("blocks", "chars", "links", "roots")
+    __slots__ = ("chars", "links", "roots")
 
     def __init__(self, lay: Layout, drops: Drops) -> None:
-        dropped = drops.body
-        chars, links, commas = lay.block_chars, lay.block_links, lay.block_commas
-        self.blocks = {b: _Block(n, links.get(b, 0), commas.get(b, 0)) for b, n in chars.items() if not dropped[b]}
-        self.roots = drops.roots
-        self.chars = [0]
-        self.links = [0]
-        for r in self.roots:
-            self.chars.append(self.chars[-1] + lay.text_len(r))
-            self.links.append(self.links[-1] + lay.link_len(r))
+        self.roots = roots = drops.roots
+        seq, stop, cum, cum_link = lay.seq, lay.stop, lay.cum, lay.cum_link
+        self.chars = [0, *accumulate(cum[stop[r]] - cum[seq[r]] for r in roots)]
+        self.links = [0, *accumulate(cum_link[stop[r]] - cum_link[seq[r]] for r in roots)]
 
     def size(self, lay: Layout, node: int) -> tuple[int, int]:
         """(kept characters, kept link characters) under ``node``."""
@@ -79,10 +67,11 @@ def _score(lay: Layout, drops: Drops, kept: _Kept) -> tuple[dict[int, float], di
     scores: dict[int, float] = {}
     direct: dict[int, float] = {}
     parent, tags, dropped, nested = lay.parent, lay.tags, drops.body, lay.nested
-    for b, s in kept.blocks.items():
-        if s.chars < MIN_BLOCK_CHARS or s.links > 0.5 * s.chars:
+    block_links, block_commas = lay.block_links, lay.block_commas
+    for b, chars in lay.block_chars.items():
+        if chars < MIN_BLOCK_CHARS or dropped[b] or block_links.get(b, 0) > 0.5 * chars:
             continue
-        points = 1.0 + s.commas + min(s.chars / 100.0, 3.0)
+        points = 1.0 + block_commas.get(b, 0) + min(chars / 100.0, 3.0)
         # a paragraph gives its points to its container; a block with text beside inner blocks
         # (text broken by <br>, a div with loose text) is a container itself
         node = parent[b] if (tags[b] in LEAF_BLOCKS or b not in nested) else b
@@ -158,11 +147,11 @@ def _widen(lay: Layout, drops: Drops, best: int, scores: dict[int, float], direc
         if links < SIBLING_MAX_LINKS * chars and _best_direct(inner, direct, sib, lay.end[sib]) >= threshold:
             parts.append(sib)
             continue
-        s = kept.blocks.get(sib)
-        if s is not None and lay.tags[sib] == "p":
-            density = s.links / s.chars if s.chars else 1.0
-            text = lay.text(sib, 40) if s.chars < 80 else ""
-            if (s.chars >= 80 and density < 0.25) or (density == 0 and _SENTENCE_END.search(text)):
+        own = lay.block_chars.get(sib)
+        if own is not None and lay.tags[sib] == "p":
+            density = lay.block_links.get(sib, 0) / own if own else 1.0
+            text = lay.text(sib, 40) if own < 80 else ""
+            if (own >= 80 and density < 0.25) or (density == 0 and _SENTENCE_END.search(text)):
                 parts.append(sib)
     return parts
 

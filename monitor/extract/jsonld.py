@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,8 @@ ARTICLE_TYPES = frozenset({
 PAGE_TYPES = frozenset({"webpage", "itempage", "aboutpage", "collectionpage", "medicalwebpage"})
 PERSON_TYPES = frozenset({"person"})
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
-_WRAPPER = re.compile(r"^\s*(?:<!--|<!\[CDATA\[|//\s*<!\[CDATA\[)|(?:-->|\]\]>|//\s*\]\]>)\s*$")
+_OPENERS = re.compile(r"(?:<!--|<!\[CDATA\[|//\s*<!\[CDATA\[)\s*")
+_CLOSERS = ("-->", "]]>")
 MAX_SCRIPT = 400_000
 MAX_NODES = 2000
 
@@ -49,8 +51,23 @@ class LinkedData:
     types: set[str] = field(default_factory=set)
 
 
+def _unwrap(raw: str) -> str:
+    """The JSON without an HTML comment or CDATA section around it (looked for at the ends only:
+    a pattern searched through the whole block would cost more than parsing it)."""
+    raw = raw.strip()
+    if raw[:1] in ("<", "/"):
+        m = _OPENERS.match(raw)
+        if m:
+            raw = raw[m.end():]
+    if raw.endswith(_CLOSERS):
+        raw = raw[:-3].rstrip()
+        if raw.endswith("//"):
+            raw = raw[:-2].rstrip()
+    return raw
+
+
 def _loads(raw: str) -> Any:
-    raw = _WRAPPER.sub("", raw.strip())
+    raw = _unwrap(raw)
     try:
         return json.loads(raw, strict=False)
     except ValueError:
@@ -73,10 +90,10 @@ def _types(obj: dict[str, Any]) -> set[str]:
 
 def _walk(data: Any) -> Iterator[dict[str, Any]]:
     """Every dict in the data, breadth first, at most MAX_NODES of them."""
-    queue: list[Any] = [data]
+    queue: deque[Any] = deque((data,))
     seen = 0
     while queue and seen < MAX_NODES:
-        item = queue.pop(0)
+        item = queue.popleft()
         if isinstance(item, list):
             queue.extend(item)
         elif isinstance(item, dict):

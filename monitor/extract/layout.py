@@ -73,7 +73,7 @@ class Layout:
     # what the head (and microdata anywhere) says, gathered on the same walk
     metas: list[dict[str, str | None]] = field(default_factory=list)
     links: list[dict[str, str | None]] = field(default_factory=list)
-    title: int = -1  # the <title> element
+    title: str | None = None  # the text of the first <title>
     html_lang: str | None = None
     h1s: list[int] = field(default_factory=list)
     headings: list[int] = field(default_factory=list)  # h1-h6
@@ -156,14 +156,44 @@ def _kind(names: str) -> int:
 
 _TEXT_ID = 2  # lexbor's tag id of text nodes
 _LAST_STANDARD_ID = 0xC4  # ids above are the page's own (custom elements): not cached across pages
-_TAG_NAMES: dict[int, str] = {}
 
 
-def _tag_name(node: LexborNode, tid: int) -> str:
+class _T:
+    """What a tag is, as bits (one dictionary lookup per element instead of a set lookup per question)."""
+
+    BLOCK = 1
+    PLAIN = 2  # attributes never read
+    SKIP = 4
+    SPECIAL = 8
+    LEAF = 16  # children never walked (pruned or void)
+    LAYOUT = 32  # white space between children is indentation
+    A = 64
+    CELL = 128  # <br>, <td>, <th>: a separator piece of their own
+    IMG = 256
+    KEEP_HIDDEN = 512
+    IGNORE = 1024  # comments, doctype, processing instructions
+    HEAD = 2048  # read by _read_head, not walked
+
+
+_TAG_INFO: dict[int, tuple[str, int]] = {}
+
+
+def _tag_info(node: LexborNode, tid: int) -> tuple[str, int]:
     tag = node.tag or "-"
+    props = 0
+    if tag[0] in "-!":
+        props = _T.IGNORE
+    else:
+        for names, bit in ((VOCAB.block_tags, _T.BLOCK), (_PLAIN, _T.PLAIN), (VOCAB.skip_tags, _T.SKIP),
+                           (_SPECIAL, _T.SPECIAL), (VOCAB.prune_tags | _VOID, _T.LEAF), (_LAYOUT_ONLY, _T.LAYOUT),
+                           ({"a"}, _T.A), ({"br", "td", "th"}, _T.CELL), ({"img"}, _T.IMG),
+                           (_KEEP_HIDDEN, _T.KEEP_HIDDEN), ({"head"}, _T.HEAD)):
+            if tag in names:
+                props |= bit
+    info = (tag, props)
     if tid < _LAST_STANDARD_ID:
-        _TAG_NAMES[tid] = tag
-    return tag
+        _TAG_INFO[tid] = info
+    return info
 
 
 def build_layout(root: LexborNode, marked: bool = False) -> Layout:
@@ -179,10 +209,12 @@ def build_layout(root: LexborNode, marked: bool = False) -> Layout:
     bchars, blinks, bcommas, nested = lay.block_chars, lay.block_links, lay.block_commas, lay.nested
     add_row, add_piece = rows.append, prows.append
     cache_get = _CLASS_CACHE.get
-    block_tags, skip_tags, drop_roles = VOCAB.block_tags, VOCAB.skip_tags, VOCAB.drop_roles
-    prune_tags, layout_only, plain, special = VOCAB.prune_tags, _LAYOUT_ONLY, _PLAIN, _SPECIAL
+    drop_roles = VOCAB.drop_roles
     names = lay.names
-    tag_names = _TAG_NAMES
+    tag_info = _TAG_INFO
+    t_block, t_plain, t_skip, t_special, t_leaf = _T.BLOCK, _T.PLAIN, _T.SKIP, _T.SPECIAL, _T.LEAF
+    t_layout, t_a, t_cell, t_img, t_keep = _T.LAYOUT, _T.A, _T.CELL, _T.IMG, _T.KEEP_HIDDEN
+    t_head = _T.HEAD
     # flags as locals: attribute lookups in this loop add up
     skip, hidden, prune, clickable, link_flag = Flag.SKIP, Flag.HIDDEN | Flag.PRUNE, Flag.PRUNE, Flag.CLICKABLE, Flag.LINK
     figure, caption_tag = Flag.FIGURE, Flag.CAPTION_TAG
@@ -215,19 +247,19 @@ def build_layout(root: LexborNode, marked: bool = False) -> Layout:
                     spaced = True
                 last_owner = p
                 continue
-            tag = tag_names.get(tid) or _tag_name(node, tid)
-            if tag[0] in "-!":
+            tag, props = tag_info.get(tid) or _tag_info(node, tid)
+            if props & _T.IGNORE:
                 continue
             i = n_el
             n_el += 1
-            is_block = tag in block_tags
+            is_block = props & t_block
             if not spaced and p >= 0 and (is_block or (last_owner != p and p_skips)):
                 # a block starts, or the white space skipped between two inline children
                 add_piece((" ", p, 0, 0))
                 spaced = True
                 last_owner = p
-            attrs = _NO_ATTRS if tag in plain else node.attributes
-            flag = skip if tag in skip_tags else 0
+            attrs = _NO_ATTRS if props & t_plain else node.attributes
+            flag = skip if props & t_skip else 0
             kind = 0
             if attrs:
                 # classes are classified when first asked for (most never are); cached ones now
@@ -259,7 +291,7 @@ def build_layout(root: LexborNode, marked: bool = False) -> Layout:
                         lay.rule_body.append(i)
                     if RULE_CAPTION in attrs:
                         flag |= caption_tag
-            if tag == "a":
+            if props & t_a:
                 href = attrs.get("href")
                 if href is None:
                     flag |= clickable
@@ -267,15 +299,13 @@ def build_layout(root: LexborNode, marked: bool = False) -> Layout:
                     flag |= link_flag | clickable
                 else:
                     flag |= link_flag
-            elif tag in special:
-                flag |= _special(lay, i, tag, attrs)
-                if tag == "script" and "ld+json" in (attrs.get("type") or "").lower():
-                    lay.ld_scripts.append(node)
+            elif props & t_special:
+                flag |= _special(lay, i, tag, attrs, node)
             if flag & clickable:
                 lay.clickables.append(i)
             if flag & figure_like:
                 lay.figures.append(i)
-            if tag == "img":
+            if props & t_img:
                 lay.images.append(i)
             link = p_link or bool(flag & link_flag)
             if is_block or p < 0:
@@ -287,17 +317,18 @@ def build_layout(root: LexborNode, marked: bool = False) -> Layout:
             add_row((tag, p, kind, flag, len(prows), block, link, attrs))
             end.append(0)
             stop.append(0)
-            if tag == "br" or tag == "td" or tag == "th":
+            if props & t_cell:
                 add_piece(("\n" if tag == "br" else " ", i, 0, 0))
                 spaced = True
                 last_owner = i
-            if (tag in prune_tags or tag in _VOID or n_el >= MAX_ELEMENTS
-                    or (flag & prune and tag not in _KEEP_HIDDEN)):
+            if props & (t_leaf | t_head) or n_el >= MAX_ELEMENTS or (flag & prune and not props & t_keep):
+                if props & t_head:
+                    _read_head(lay, node)
                 end[i] = n_el  # no children, never article text, or past the cap: not walked
                 stop[i] = len(prows)
                 continue
-            stack.append((node.iter(include_text=True, skip_empty=tag in layout_only), i, block, link,
-                          tag in layout_only))
+            layout = bool(props & t_layout)
+            stack.append((node.iter(include_text=True, skip_empty=layout), i, block, link, layout))
             break
         else:
             stack.pop()
@@ -328,9 +359,27 @@ def _columns(lay: Layout, rows: list[tuple[str, int, int, int, int, int, bool, d
     lay.cum_link = [0, *accumulate(link_lens)]
 
 
-def _special(lay: Layout, i: int, tag: str, attrs: dict[str, str | None]) -> int:
+def _read_head(lay: Layout, head: LexborNode) -> None:
+    """The head's metadata, read without making elements of it (nothing in it is text)."""
+    for node in head.iter():
+        tag = node.tag
+        if tag == "meta":
+            lay.metas.append(node.attributes)
+        elif tag == "link":
+            lay.links.append(node.attributes)
+        elif tag == "title":
+            if lay.title is None:
+                lay.title = squash(node.text())
+        elif tag == "script":
+            if "ld+json" in (node.attributes.get("type") or "").lower():
+                lay.ld_scripts.append(node)
+
+
+def _special(lay: Layout, i: int, tag: str, attrs: dict[str, str | None], node: LexborNode) -> int:
     """Flags (and head records) of the tags that need more than their class and id read."""
     if tag == "script":
+        if "ld+json" in (attrs.get("type") or "").lower():
+            lay.ld_scripts.append(node)
         return Flag.SKIP
     if tag in _HEADINGS:
         lay.headings.append(i)
@@ -355,8 +404,8 @@ def _special(lay: Layout, i: int, tag: str, attrs: dict[str, str | None]) -> int
         lay.links.append(attrs)
         return Flag.SKIP
     if tag == "title":
-        if lay.title < 0:
-            lay.title = i
+        if lay.title is None:
+            lay.title = squash(node.text())
         return Flag.SKIP
     if tag == "html":
         lay.html_lang = attrs.get("lang") or attrs.get("xml:lang")

@@ -82,7 +82,7 @@ def collect_media(lay: Layout, drops: Drops, region: tuple[int, int], article: t
         k = _caption_of(lay, i, start, by_figure)
         if k is None and not lead <= i < end:
             continue
-        if url:
+        if url and not src.startswith(("https://", "http://")):
             src = urljoin(url, src)
         alt = squash(attrs.get("alt") or "")
         images.append(Image(src=src, alt=alt, caption=captions[k] if k is not None else ""))

@@ -101,8 +101,7 @@ def read_head(lay: Layout, tree: LexborHTMLParser, ld_scripts: list[str]) -> Hea
             if key:
                 for k in key.lower().split():
                     meta.setdefault(k, []).append(content)
-    if lay.title >= 0:
-        out.title_tag = lay.text(lay.title) or None
+    out.title_tag = lay.title or None
     for attrs in lay.links:
         rel = (attrs.get("rel") or "").lower().split()
         if "canonical" in rel and not out.canonical and attrs.get("href"):
