@@ -133,7 +133,11 @@ def decide_drops(lay: Layout, banners: list[int] | None = None, boxes: list[int]
         tag = tags[i]
         # an element without text changes no text: its class is not even read; nor is a link's
         # (links are judged by the blocks around them)
-        kind = lay.kind_of(i) if kinds[i] and tag != "a" and (size or flag & prune) else 0
+        kind = kinds[i]
+        if kind and (tag == "a" or not (size or flag & prune)):
+            kind = 0
+        elif kind < 0:
+            kind = lay.kind_of(i)
         drop = caption = False
         if i in forced:
             drop = True

@@ -238,7 +238,10 @@ def build_layout(root: LexborNode, marked: bool = False) -> Layout:
                     bchars[p_block] = bchars.get(p_block, 0) + n
                     if p_link:
                         blinks[p_block] = blinks.get(p_block, 0) + n
-                    if "," in text or not text.isascii():
+                    if text.isascii():
+                        if "," in text:
+                            bcommas[p_block] = bcommas.get(p_block, 0) + text.count(",") + text.count(";")
+                    else:
                         bcommas[p_block] = bcommas.get(p_block, 0) + len(_COMMAS.findall(text))
                     add_piece((text, p, n, n if p_link else 0))
                     spaced = text[-1].isspace()
@@ -272,25 +275,26 @@ def build_layout(root: LexborNode, marked: bool = False) -> Layout:
                     kind = kind | k if k >= 0 else -1
                 if kind < 0:
                     names[i] = (cls or "", ident or "")
-                role = attrs.get("role")
-                if role:
-                    role = role.lower()
-                    if role in drop_roles:
-                        flag |= skip | (prune if role in _PRUNE_ROLES else 0)
-                    if role == "button":
-                        flag |= clickable
-                if "hidden" in attrs or attrs.get("aria-hidden") == "true":
-                    flag |= hidden
-                style = attrs.get("style")
-                if style and ("none" in style or "hidden" in style) and _HIDDEN_STYLE.search(style):
-                    flag |= hidden
-                if "data-caption" in attrs:
-                    flag |= figure
-                if marked:
-                    if RULE_BODY in attrs:
-                        lay.rule_body.append(i)
-                    if RULE_CAPTION in attrs:
-                        flag |= caption_tag
+                if len(attrs) > (cls is not None) + (ident is not None):  # more than a class and an id
+                    role = attrs.get("role")
+                    if role:
+                        role = role.lower()
+                        if role in drop_roles:
+                            flag |= skip | (prune if role in _PRUNE_ROLES else 0)
+                        if role == "button":
+                            flag |= clickable
+                    if "hidden" in attrs or attrs.get("aria-hidden") == "true":
+                        flag |= hidden
+                    style = attrs.get("style")
+                    if style and ("none" in style or "hidden" in style) and _HIDDEN_STYLE.search(style):
+                        flag |= hidden
+                    if "data-caption" in attrs:
+                        flag |= figure
+                    if marked:
+                        if RULE_BODY in attrs:
+                            lay.rule_body.append(i)
+                        if RULE_CAPTION in attrs:
+                            flag |= caption_tag
             if props & t_a:
                 href = attrs.get("href")
                 if href is None:
