@@ -131,6 +131,9 @@ def test_vocabulary_is_data() -> None:
     ("作者：李华", ["李华"]),
     ("By Monica Smith, 13:34 30-Dec-2025", ["Monica Smith"]),
     ("Jong, Michiel de", ["Jong, Michiel de"]),
+    ("Richard (R.J.) Eskow", ["Richard (R.J.) Eskow"]),
+    ("By William (Bill) Hart and Ana Ruiz", ["William (Bill) Hart", "Ana Ruiz"]),
+    ("Jane Doe (Reuters)", ["Jane Doe", "Reuters"]),
 ])
 def test_bylines(text: str, names: list[str]) -> None:
     assert split_names(clean_byline(text)) == names

@@ -68,7 +68,8 @@ def extract(html: str | bytes, url: str | None = None, rules: SiteRules | None =
     heading = next((i for i, text in zip(h1_at, h1s, strict=True) if text == title), -1)
     title = rule_text(tree, rules.title if rules else None, url) or title
     parts = rule_body(lay)
-    body = read_parts(lay, drops, parts, title) if parts else find_body(lay, drops, title)
+    summary = description(head)
+    body = read_parts(lay, drops, parts, title, summary) if parts else find_body(lay, drops, title, summary)
     scope = _scope(lay, body)
     region = article_region(lay, scope, heading)
     captions, images = collect_media(lay, drops, *_media_spans(lay, region, scope, body, heading),
@@ -93,7 +94,7 @@ def extract(html: str | bytes, url: str | None = None, rules: SiteRules | None =
         modified=modified,
         lang=page_language(head),
         site_name=site,
-        description=description(head),
+        description=summary,
         tags=tags(head),
         paragraphs=strip_byline_lines(body.paragraphs, authors, words),
         captions=captions,

@@ -31,6 +31,8 @@ CLASS_BONUS = 25.0
 CLASS_BONUS_CHARS = 500  # the class bonus counts in full for a container with this much text
 MIN_BLOCK_CHARS = 25
 META_CLIMB = 8  # a byline or date element sits this close above its text
+SUMMARY_CLIMB = 3  # a summary box's class sits this close above its text
+SUMMARY_EXTRA_CHARS = 60
 SIBLING_MAX_LINKS = 0.25  # a sibling this full of links is a teaser list, not more of the article
 _SENTENCE_END = re.compile(r"[.!?。！？…\"'”’»)]\s*$")
 
@@ -166,7 +168,7 @@ def _best_direct(inner: list[int], direct: dict[int, float], start: int, stop: i
     return best
 
 
-def find_body(lay: Layout, drops: Drops, title: str | None) -> Body:
+def find_body(lay: Layout, drops: Drops, title: str | None, description: str | None = None) -> Body:
     if not len(lay):
         return Body()
     kept = _Kept(lay, drops)
@@ -176,24 +178,25 @@ def find_body(lay: Layout, drops: Drops, title: str | None) -> Body:
     else:
         best = 0
     parts = _widen(lay, drops, best, scores, direct, kept) if best else [0]
-    return read_parts(lay, drops, parts, title)
+    return read_parts(lay, drops, parts, title, description)
 
 
-def read_parts(lay: Layout, drops: Drops, parts: list[int], title: str | None) -> Body:
+def read_parts(lay: Layout, drops: Drops, parts: list[int], title: str | None,
+               description: str | None = None) -> Body:
     """The paragraphs of the given elements, in document order."""
     parts = sorted(parts)
     body = Body(container=parts[0] if parts else 0, parts=parts)
     for part in parts:
-        body.paragraphs.extend(_paragraphs(lay, drops, part, title))
+        body.paragraphs.extend(_paragraphs(lay, drops, part, title, description))
     return body
 
 
-def _paragraphs(lay: Layout, drops: Drops, root: int, title: str | None) -> list[str]:
+def _paragraphs(lay: Layout, drops: Drops, root: int, title: str | None, description: str | None) -> list[str]:
     """The kept text under ``root``: runs of pieces in one block make a paragraph."""
     out: list[str] = []
     pieces, owner, block, dropped = lay.pieces, lay.owner, lay.block, drops.body
     cum, cum_link = lay.cum, lay.cum_link
-    title_key = _key(title) if title else None
+    keys = (_key(title) if title else None, _key(description) if description else None)
     current = -1
     buf: list[str] = []
     chars = links = 0
@@ -204,7 +207,7 @@ def _paragraphs(lay: Layout, drops: Drops, root: int, title: str | None) -> list
         b = block[o]
         if b != current:
             if buf:
-                _flush(lay, out, buf, current, root, chars, links, title_key)
+                _flush(lay, out, buf, current, root, chars, links, keys)
             current = b
             buf = []
             chars = links = 0
@@ -212,14 +215,14 @@ def _paragraphs(lay: Layout, drops: Drops, root: int, title: str | None) -> list
         chars += cum[k + 1] - cum[k]
         links += cum_link[k + 1] - cum_link[k]
     if buf:
-        _flush(lay, out, buf, current, root, chars, links, title_key)
+        _flush(lay, out, buf, current, root, chars, links, keys)
     return out
 
 
 def _flush(lay: Layout, out: list[str], buf: list[str], b: int, root: int, chars: int, links: int,
-           title_key: str | None) -> None:
+           keys: tuple[str | None, str | None]) -> None:
     text = squash("".join(buf))
-    if text and _keep(lay, b, root, text, chars, links, title_key):
+    if text and _keep(lay, b, root, text, chars, links, keys):
         out.append(text)
 
 
@@ -227,7 +230,11 @@ def _key(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def _keep(lay: Layout, b: int, root: int, text: str, chars: int, links: int, title_key: str | None) -> bool:
+def _keep(lay: Layout, b: int, root: int, text: str, chars: int, links: int,
+          keys: tuple[str | None, str | None]) -> bool:
+    """A paragraph is body text unless it is mostly links, furniture, the title again, a byline or
+    date line, or a summary box that repeats the page's description."""
+    title_key, description_key = keys
     if chars and links > 0.6 * chars and chars < 600:
         return False
     low = text.lower()
@@ -244,7 +251,23 @@ def _keep(lay: Layout, b: int, root: int, text: str, chars: int, links: int, tit
             return False
     if lay.flag[b] & Flag.HEADING and lay.tags[b] == "h1" and title_key and _key(text) == title_key:
         return False
+    if description_key and len(low) <= len(description_key) + 2 and _key(text).rstrip(" .…") == \
+            description_key.rstrip(" .…") and _in_summary_box(lay, b, root, chars):
+        return False
     return True
+
+
+def _in_summary_box(lay: Layout, b: int, root: int, size: int) -> bool:
+    """Block ``b`` sits in a summary box: an element close above it whose class says so and that
+    holds this text and little else (a body field named "text-with-summary" is no summary box)."""
+    node = b
+    for _ in range(SUMMARY_CLIMB):
+        if node <= root or lay.text_len(node) > size + SUMMARY_EXTRA_CHARS:
+            return False
+        if lay.kind[node] and lay.kind_of(node) & Kind.SUMMARY:
+            return True
+        node = lay.parent[node]
+    return False
 
 
 def _in_meta_block(lay: Layout, b: int, root: int) -> bool:

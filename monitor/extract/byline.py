@@ -34,14 +34,22 @@ _TRAILER = re.compile(
 _SEPARATOR = re.compile(r"\s+[|•·—–]\s+")
 _URL = re.compile(r"\(?\s*(?:https?://|www\.)\S*\s*\)?")
 _NAME_CHARS = re.compile(r"[^\W\d_]", re.UNICODE)
+# "(R.J.)" or "(Bill)" between a given name and a capitalised surname: part of the name
+_NICKNAME = re.compile(r"(\w\s)\(([^()]{1,24})\)(?=\s[A-Z\u00c0-\u024f])")
+_OPEN, _CLOSE = "\ue000", "\ue001"  # brackets kept out of the split while names are split
 _NOISE = frozenset({"staff", "admin", "administrator", "editor", "editors", "guest", "unknown", "anonymous",
                     "follow", "author", "authors", "by", "more", "view profile", "contributor"})
 
 
 def split_names(text: str) -> list[str]:
-    """"Jane Doe and John Roe" -> ["Jane Doe", "John Roe"]; "Doe, Jane" stays one name."""
+    """"Jane Doe and John Roe" -> ["Jane Doe", "John Roe"]; "Doe, Jane" stays one name, and so does
+    "Richard (R.J.) Eskow" (a nickname or initials between given name and surname); "Jane Doe
+    (Reuters)" is two."""
     text = " ".join(text.split())
-    parts = [p.strip(" .,-–—") for p in _SPLIT.split(text) if p and p.strip(" .,-–—")]
+    if "(" in text:
+        text = _NICKNAME.sub(lambda m: f"{m.group(1)}{_OPEN}{m.group(2)}{_CLOSE}", text)
+    parts = [p.strip(" .,-–—").replace(_OPEN, "(").replace(_CLOSE, ")")
+             for p in _SPLIT.split(text) if p and p.strip(" .,-–—")]
     if len(parts) > 1 and "," in text and not re.search(r"\band\b|&|;|\|", text, re.I):
         if any(len(p.split()) == 1 for p in parts):
             return [text.strip(" .,")]

@@ -35,6 +35,7 @@ class Kind:
     DATE = 32
     CONSENT = 64
     CREDIT = 128
+    SUMMARY = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,7 @@ def _load(path: Path) -> Vocabulary:
         (raw["content"], Kind.CONTENT),
         (raw["caption"], Kind.CAPTION),
         (raw["credit"], Kind.CREDIT),
+        (raw["summary"], Kind.SUMMARY),
         (raw["byline"], Kind.BYLINE),
         (raw["dateline"], Kind.DATE),
         ({"parts": cs["parts"]}, Kind.CONSENT),
