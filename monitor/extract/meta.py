@@ -144,6 +144,8 @@ def canonical_url(head: HeadMeta, url: str | None) -> str | None:
         if not candidate:
             continue
         candidate = candidate.strip()
+        if candidate.startswith(("https://", "http://")) and " " not in candidate:
+            return candidate  # absolute already (joining would return it as it is)
         resolved = urljoin(url, candidate) if url else candidate
         if urlsplit(resolved).scheme in ("http", "https"):
             return resolved
