@@ -102,6 +102,15 @@ def test_huge_page_is_bounded() -> None:
     _bounded("<html><body><article>" + paragraph * (20_000_000 // len(paragraph)) + "</article></body></html>")
 
 
+def test_head_flooded_with_meta_tags_is_bounded_and_still_read() -> None:
+    head = '<meta name="author" content="Ana Ruiz"><title>Flooded head</title>'
+    page = "<html><head>" + head + '<meta name="x" content="y">' * 300_000 + "</head><body><p>" + \
+        "A paragraph of the body, long enough to be one. " * 5 + "</p></body></html>"
+    _bounded(page)
+    article = extract(page, url="https://example.test/x")
+    assert article.title == "Flooded head" and article.byline == "Ana Ruiz"
+
+
 def test_one_tag_with_endless_attributes_is_bounded() -> None:
     _bounded("<div " + " ".join(f'a{i}="{i}"' for i in range(100_000)) + ">text</div>")
 

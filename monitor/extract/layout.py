@@ -141,6 +141,7 @@ _PRUNE_ROLES = frozenset({"navigation", "banner", "contentinfo", "complementary"
                           "menubar", "toolbar", "tablist", "tooltip"})
 _KEEP_HIDDEN = frozenset({"html", "body", "main", "article"})  # hidden by a script that shows them later
 MAX_ELEMENTS = 250_000  # the walk stops descending here: memory and time stay bounded
+MAX_HEAD_ELEMENTS = 5_000
 _CLASS_CACHE: dict[str, int] = {}
 _CACHE_LIMIT = 50_000
 
@@ -364,8 +365,11 @@ def _columns(lay: Layout, rows: list[tuple[str, int, int, int, int, int, bool, d
 
 
 def _read_head(lay: Layout, head: LexborNode) -> None:
-    """The head's metadata, read without making elements of it (nothing in it is text)."""
-    for node in head.iter():
+    """The head's metadata, read without making elements of it (nothing in it is text); at most
+    :data:`MAX_HEAD_ELEMENTS` of its children (time and memory stay bounded)."""
+    for count, node in enumerate(head.iter()):
+        if count >= MAX_HEAD_ELEMENTS:
+            break
         tag = node.tag
         if tag == "meta":
             lay.metas.append(node.attributes)
