@@ -381,7 +381,9 @@ class Config(_Model):
                           file=self.path, key="channels")
 
     def topic_channels(self, topic: TopicConfig) -> list[str]:
-        return list(topic.channels) if topic.channels is not None else [c.name for c in self.channels]
+        """The channels a topic alerts: its own list, else every channel; never one with enabled: false."""
+        on = [c.name for c in self.channels if c.enabled]
+        return [c for c in topic.channels if c in on] if topic.channels is not None else on
 
     @property
     def templates_path(self) -> str | None:

@@ -195,3 +195,12 @@ def test_bad_sizes(bad: object) -> None:
 
 def test_format_duration() -> None:
     assert [format_duration(s) for s in (900, 5400, 4.5, 86400, 30)] == ["15m", "1.5h", "4.5s", "1d", "30s"]
+
+
+def test_disabled_channel_gets_no_alerts() -> None:
+    text = BASE + ("  - name: mail\n    type: email\n    host: h\n    from: a@b\n    to: [c@d]\n"
+                   "    enabled: false\n")
+    cfg = parse_config(text, "cfg.yaml", env={})
+    assert cfg.topic_channels(cfg.topics[0]) == ["hook"]
+    routed = parse_config(text.replace("    query: 'MOU", "    channels: [hook, mail]\n    query: 'MOU"), "cfg.yaml", env={})
+    assert routed.topic_channels(routed.topics[0]) == ["hook"]
