@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-import sys
 import unicodedata
-from array import array
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
@@ -26,6 +24,7 @@ __all__ = [
     "BOILERPLATE_PATTERNS",
     "TRACKING_PARAMS",
     "Similarity",
+    "body_fingerprint",
     "canonical_url",
     "compare",
     "content_hash",
@@ -35,10 +34,12 @@ __all__ = [
     "paragraph_hashes",
     "same_site",
     "same_story",
+    "packed_shingle_hashes",
     "shingle_hashes",
     "shingles",
     "simhash",
     "simhash_bands",
+    "simhash_of_words",
     "strip_boilerplate",
 ]
 
@@ -128,45 +129,47 @@ def content_hash(text: str) -> str:
 
 
 _MASK64 = 0xFFFFFFFFFFFFFFFF
-_WORD_HASHES: dict[str, int] = {}  # word -> 64-bit BLAKE2b; bounded below
+_WORD_HASHES: dict[str, bytes] = {}  # word -> its 64-bit BLAKE2b, 8 bytes little-endian; bounded below
 _WORD_HASHES_MAX = 500_000
 
 
-def _word_hash(word: str) -> int:
-    h = _WORD_HASHES.get(word)
-    if h is None:
-        if len(_WORD_HASHES) >= _WORD_HASHES_MAX:
-            _WORD_HASHES.clear()
-        h = _WORD_HASHES[word] = int.from_bytes(hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest(), "big")
-    return h
+def _lanes(n: int, lane_mask: int) -> int:
+    """``lane_mask`` (a 64-bit pattern) repeated in each of ``n`` 64-bit lanes of one integer."""
+    return int.from_bytes(lane_mask.to_bytes(8, "little") * n, "little")
 
 
-def _rotl(value: int, bits: int) -> int:
-    return ((value << bits) | (value >> (64 - bits))) & _MASK64
+def _rotate_lanes(x: int, n: int, bits: int) -> int:
+    """Every 64-bit lane of ``x`` (``n`` lanes) rotated left by ``bits``, all lanes at once."""
+    high = _lanes(n, (_MASK64 << bits) & _MASK64)
+    return ((x << bits) & high) | ((x >> (64 - bits)) & (high ^ _lanes(n, _MASK64)))
+
+
+def packed_shingle_hashes(words: list[str], shingle: int = 3) -> bytes:
+    """:func:`shingle_hashes` as consecutive 8-byte little-endian numbers. The words' hashes are
+    laid side by side in one integer, rotated and XORed lane-wise: a few whole-integer
+    operations instead of arithmetic per word."""
+    if not words:
+        return b""
+    known = _WORD_HASHES
+    if len(known) + len(words) >= _WORD_HASHES_MAX:
+        known.clear()
+    for word in set(words).difference(known):
+        known[word] = hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest()[::-1]
+    n = len(words)
+    x = int.from_bytes(b"".join(map(known.__getitem__, words)), "little")
+    windows = max(1, n - shingle + 1)
+    out = x
+    for i in range(1, min(shingle, n)):
+        out ^= _rotate_lanes(x, n, (21 * i) % 64) >> (64 * i) if (21 * i) % 64 else x >> (64 * i)
+    return (out & ((1 << (64 * windows)) - 1)).to_bytes(8 * windows, "little")
 
 
 def shingle_hashes(words: list[str], shingle: int = 3) -> list[int]:
     """64-bit hashes of the ``shingle``-word windows: the words' BLAKE2b hashes, the i-th word of
-    a window rotated left by 21*i bits, XORed (so the order of the words counts)."""
-    if not words:
-        return []
-    hashes = [_word_hash(w) for w in words]
-    if len(words) < shingle:
-        single = 0
-        for i, h in enumerate(hashes):
-            single ^= _rotl(h, 21 * i) if i else h
-        return [single]
-    n = len(hashes) - shingle + 1
-    out = hashes[:n]
-    for i in range(1, shingle):
-        left, right, mask = 21 * i, 64 - 21 * i, _MASK64
-        out = [a ^ (((h << left) | (h >> right)) & mask) for a, h in zip(out, hashes[i:i + n], strict=True)]
-    return out
-
-
-# For each bit of a byte, a translation table mapping a byte to 1 when that bit is set: counting the
-# set bits of one position over all shingle hashes is then a C-speed bytes.translate().count().
-_BIT_TABLES: tuple[bytes, ...] = tuple(bytes((v >> b) & 1 for v in range(256)) for b in range(8))
+    a window rotated left by 21*i bits, XORed (so the order of the words counts). Fewer words than
+    ``shingle`` make one window of them all."""
+    packed = packed_shingle_hashes(words, shingle)
+    return [int.from_bytes(packed[i:i + 8], "little") for i in range(0, len(packed), 8)]
 
 
 def simhash(text: str, shingle: int = 3) -> int:
@@ -175,19 +178,39 @@ def simhash(text: str, shingle: int = 3) -> int:
     Bit ``i`` is set when more than half of the shingle hashes (:func:`shingle_hashes`) have bit
     ``i`` set. Returned as a signed 64-bit integer so it fits an SQLite INTEGER.
     """
-    hashes = shingle_hashes(_WORD.findall(normalise_text(text)), shingle)
-    if not hashes:
+    return simhash_of_words(_WORD.findall(normalise_text(text)), shingle)
+
+
+_BYTE_ONES: dict[int, int] = {}  # lanes -> an integer with 1 in the lowest bit of each byte of that many lanes
+_FOLD_TO = 128  # lanes left after folding (fewer are added up byte by byte anyway)
+
+
+def simhash_of_words(words: list[str], shingle: int = 3) -> int:
+    """:func:`simhash` of a text already cut into normalised words.
+
+    The bits are counted on whole integers: for each bit ``b`` of a byte, ``(x >> b) & ones`` leaves
+    one counter per byte of every lane, and the lanes are summed by folding the integer in halves
+    (while a byte counter stays under 256) before the last lanes are added up byte by byte."""
+    packed = packed_shingle_hashes(words, shingle)
+    count = len(packed) // 8
+    if not count:
         return 0
-    count = len(hashes)
-    packed = array("Q", hashes).tobytes()  # native order: byte k of an item holds bits 8k..8k+7 (little-endian)
-    little = sys.byteorder == "little"
+    size = 1 << (count - 1).bit_length()  # lanes, padded to a power of two with zero lanes
+    ones = _BYTE_ONES.get(size)
+    if ones is None:
+        ones = _BYTE_ONES[size] = int.from_bytes(b"\x01" * (8 * size), "little")
+    x = int.from_bytes(packed, "little")
     value = 0
-    for pos in range(8):
-        column = packed[pos::8]
-        shift = 8 * (pos if little else 7 - pos)
-        for bit in range(8):
-            if 2 * column.translate(_BIT_TABLES[bit]).count(1) > count:
-                value |= 1 << (shift + bit)
+    for bit in range(8):
+        y = (x >> bit) & ones
+        lanes = size
+        while lanes > _FOLD_TO and size // (lanes // 2) <= 255:  # a byte counter sums size // lanes lanes
+            lanes //= 2
+            y = (y & ((1 << (64 * lanes)) - 1)) + (y >> (64 * lanes))
+        counts = y.to_bytes(8 * lanes, "little")
+        for pos in range(8):
+            if 2 * sum(counts[pos::8]) > count:
+                value |= 1 << (8 * pos + bit)
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
@@ -209,17 +232,34 @@ PARAGRAPH_MIN_CHARS = 80  # shorter paragraphs are too generic to point at a cop
 
 def paragraph_hashes(body: str) -> list[int]:
     """60-bit hashes (they fit an SQLite INTEGER) of the body's paragraphs long enough to be telling."""
-    out = []
-    for para in body.split("\n\n"):
-        norm = normalise_text(para)
-        if len(norm) >= PARAGRAPH_MIN_CHARS:
-            out.append(int(hashlib.sha256(norm.encode("utf-8")).hexdigest()[:15], 16))
+    return _paragraph_hashes([normalise_text(p) for p in body.split("\n\n")])
+
+
+def _paragraph_hashes(normalised: Iterable[str]) -> list[int]:
+    out = [int(hashlib.sha256(norm.encode("utf-8")).hexdigest()[:15], 16)
+           for norm in normalised if len(norm) >= PARAGRAPH_MIN_CHARS]
     return list(dict.fromkeys(out))
 
 
 def paragraph_hash(paragraph: str) -> int | None:
     found = paragraph_hashes(paragraph)
     return found[0] if found else None
+
+
+def body_fingerprint(title: str, body: str) -> tuple[str, str, int, list[int]]:
+    """Everything the store needs of one body, each paragraph normalised once: the content hash
+    of title and body, the body without boilerplate, and that stripped body's SimHash and
+    paragraph hashes. The same values as :func:`content_hash` (of ``title + "\n" + body``),
+    :func:`strip_boilerplate`, :func:`simhash` and :func:`paragraph_hashes`."""
+    paragraphs = body.split("\n\n")
+    normalised = [normalise_text(p) for p in paragraphs]
+    head = normalise_text(title)
+    whole = " ".join(x for x in (head, *normalised) if x)
+    chash = hashlib.sha256(whole.encode("utf-8")).hexdigest()
+    kept = [i for i, p in enumerate(paragraphs) if p.strip() and not is_boilerplate(p)]
+    stripped = "\n\n".join(paragraphs[i] for i in kept)
+    mine = [normalised[i] for i in kept]
+    return chash, stripped, simhash_of_words(_WORD.findall(" ".join(mine))), _paragraph_hashes(mine)
 
 
 # ---------------------------------------------------------------------------- boilerplate (data)

@@ -35,7 +35,7 @@ from .errors import StoreError
 from .models import Article, Match, StoreResult
 from .schema import apply_migrations, schema_version
 from .state import SourceStateMixin, iso
-from .store_index import StoryIndex, StoryMatch, index_body
+from .store_index import Fingerprint, StoryIndex, StoryMatch, index_body
 
 __all__ = ["Clock", "Store", "utcnow"]
 
@@ -168,17 +168,20 @@ class Store(SourceStateMixin):
 
     def find_story(self, body: str, title: str = "", *, hints: Sequence[str] = ()) -> StoryMatch | None:
         """The stored story ``body`` would join (read only). ``hints`` are URLs the page names."""
-        return self.stories.find(body, dedup.content_hash(f"{title}\n{body}"), hints=self._hint_ids(hints))
+        return self.stories.find(Fingerprint.of(title, body), hints=self._hint_ids(hints))
 
     def save_article(self, *, source: str, article: Article, fetched_url: str, matches: Sequence[Match],
                      routes: Mapping[str, Sequence[str]], html: bytes | None = None,
-                     final_url: str | None = None) -> StoreResult:
+                     final_url: str | None = None, fingerprint: Fingerprint | None = None) -> StoreResult:
         """Store one extracted article with its matches, and queue its alerts, in one transaction.
 
         ``fetched_url`` is the link followed, ``final_url`` where redirects ended. ``routes`` maps each
         topic to the channels it alerts. An article already stored (by any of its URLs) becomes a new
         revision when its text changed; a copy of a stored story joins it. Alerts go out once per
         story and channel, and again only for a topic that had not matched before.
+
+        ``fingerprint`` is :meth:`Fingerprint.of` the article's title and text, when the caller
+        worked it out already (before taking the write lock: it is the costly part).
         """
         final = final_url or fetched_url
         stated = article.url or final
@@ -187,8 +190,8 @@ class Store(SourceStateMixin):
         trusted = claim not in own_keys and dedup.same_site(stated, final) and not (
             dedup.is_front_page(stated) and not dedup.is_front_page(final))
         hints: tuple[str, ...] = () if trusted or claim in own_keys else (stated,)
-        body = article.text
-        chash = dedup.content_hash(f"{article.title}\n{body}")
+        fp = fingerprint or Fingerprint.of(article.title, article.text)
+        chash = fp.content_hash
         now = self.now()
         with self.write() as db:
             existing = self._find_by_keys(own_keys)
@@ -209,15 +212,14 @@ class Store(SourceStateMixin):
                 if status == "unchanged":
                     db.execute("UPDATE articles SET last_seen = ? WHERE id = ?", [now, article_id])
                 else:
-                    self._revise(existing, article, chash, now, html=html)
+                    self._revise(existing, article, chash, now, html=html, fp=fp)
                 self._add_keys(keys, article_id)
                 db.execute("UPDATE urls SET article_id = ? WHERE url = ?", [article_id, fetched_url])
                 if status == "unchanged":
                     return StoreResult(article_id, story_id, "unchanged")
             else:
-                indexed = index_body(body)
-                found = self.stories.find(body, chash, hints=self._hint_ids(hints), indexed=indexed)
-                row = self._article_row(source, stated, keys[0], article, chash, now, html, indexed)
+                found = self.stories.find(fp, hints=self._hint_ids(hints))
+                row = self._article_row(source, stated, keys[0], article, fp, now, html)
                 if found is None:
                     story_id = self._insert("stories", {"title": article.title, "created": now})
                 else:
@@ -229,7 +231,7 @@ class Store(SourceStateMixin):
                 if found is None:
                     db.execute("UPDATE stories SET first_article_id = ? WHERE id = ?", [article_id, story_id])
                 self._add_keys(keys, article_id)
-                self.stories.add(article_id, int(row["simhash"]), _hashes(row["para_hashes"]))
+                self.stories.add(article_id, fp.simhash, fp.para_hashes)
                 db.execute("UPDATE urls SET article_id = ? WHERE url = ?", [article_id, fetched_url])
                 status = "new"
             self.save_matches(article_id, matches, now)
@@ -287,9 +289,8 @@ class Store(SourceStateMixin):
         cur = self.conn.execute(f"INSERT INTO {table} ({cols}) VALUES ({marks})", list(row.values()))
         return int(cur.lastrowid or 0)
 
-    def _article_row(self, source: str, url: str, key: str, a: Article, chash: str, now: str,
-                     html: bytes | None, indexed: tuple[str, int, list[int]]) -> dict[str, Any]:
-        _stripped, simhash, hashes = indexed
+    def _article_row(self, source: str, url: str, key: str, a: Article, fp: Fingerprint, now: str,
+                     html: bytes | None) -> dict[str, Any]:
         return {
             "url": url, "url_key": key, "source": source,
             "title": a.title, "byline": a.byline, "authors": json.dumps(a.authors, ensure_ascii=False),
@@ -299,7 +300,7 @@ class Store(SourceStateMixin):
             "captions": json.dumps(a.captions, ensure_ascii=False),
             "images": json.dumps([{"src": i.src, "alt": i.alt, "caption": i.caption} for i in a.images],
                                  ensure_ascii=False),
-            "content_hash": chash, "simhash": simhash, "para_hashes": " ".join(map(str, hashes)),
+            "content_hash": fp.content_hash, "simhash": fp.simhash, "para_hashes": " ".join(map(str, fp.para_hashes)),
             "first_seen": now, "last_seen": now,
             "html": zlib.compress(html) if html is not None else None,
         }
@@ -309,12 +310,12 @@ class Store(SourceStateMixin):
         self._revise(old, a, dedup.content_hash(f"{a.title}\n{a.text}"), self.now(), reason=reason, html=html)
 
     def _revise(self, old: dict[str, Any], a: Article, chash: str, now: str, *, reason: str = "edit",
-                html: bytes | None = None) -> None:
+                html: bytes | None = None, fp: Fingerprint | None = None) -> None:
         diff = revision_diff(old, a, now)
         self.db.execute(
             "INSERT INTO revisions (article_id, time, title, text, content_hash, diff, reason) VALUES (?,?,?,?,?,?,?)",
             [old["id"], now, old["title"], old["text"], old["content_hash"], diff, reason])
-        _stripped, simhash, hashes = index_body(a.text)
+        simhash, hashes = (fp.simhash, fp.para_hashes) if fp is not None else index_body(a.text)[1:]
         old_hashes = (_hashes(old.get("para_hashes")) if old.get("para_hashes") is not None
                       else index_body(old.get("text") or "")[2])
         self.stories.remove(old["id"], old.get("simhash"), old_hashes)

@@ -19,12 +19,12 @@ the index keeps: a SimHash within 3 bits, or most of its paragraphs shared.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from . import dedup
 
-__all__ = ["StoryIndex", "StoryMatch", "index_body"]
+__all__ = ["Fingerprint", "StoryIndex", "StoryMatch", "index_body"]
 
 BANDS = 4
 BAND_ROWS = 64  # rows read per band value
@@ -57,6 +57,23 @@ def index_body(body: str) -> tuple[str, int, list[int]]:
     return stripped, dedup.simhash(stripped), dedup.paragraph_hashes(stripped)
 
 
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """Everything dedup needs of one article's title and body, worked out once and before the write
+    lock is taken (:meth:`Fingerprint.of`): the content hash of title and body, the body without
+    boilerplate, and that stripped body's SimHash and paragraph hashes (:func:`index_body`)."""
+
+    content_hash: str
+    stripped: str
+    simhash: int
+    para_hashes: tuple[int, ...]
+
+    @classmethod
+    def of(cls, title: str, body: str) -> Fingerprint:
+        chash, stripped, simhash, hashes = dedup.body_fingerprint(title, body)
+        return cls(chash, stripped, simhash, tuple(hashes))
+
+
 class StoryIndex:
     """Maintains and queries the index tables on the store's connection (inside its transactions)."""
 
@@ -64,13 +81,13 @@ class StoryIndex:
         self.conn = conn
 
     # ------------------------------------------------------------------ maintenance
-    def add(self, article_id: int, simhash: int, hashes: list[int]) -> None:
+    def add(self, article_id: int, simhash: int, hashes: Sequence[int]) -> None:
         self.conn.executemany("INSERT OR IGNORE INTO simhash_bands (band, article_id, simhash) VALUES (?,?,?)",
                               [(b, article_id, simhash) for b in dedup.simhash_bands(simhash, BANDS)])
         self.conn.executemany("INSERT OR IGNORE INTO paragraph_hashes (hash, article_id) VALUES (?,?)",
                               [(h, article_id) for h in hashes])
 
-    def remove(self, article_id: int, simhash: int | None, hashes: list[int]) -> None:
+    def remove(self, article_id: int, simhash: int | None, hashes: Sequence[int]) -> None:
         """Remove an article's rows by their keys (no scan: the keys come from the article row)."""
         if simhash is not None:
             self.conn.executemany("DELETE FROM simhash_bands WHERE band = ? AND article_id = ?",
@@ -79,16 +96,14 @@ class StoryIndex:
                               [(h, article_id) for h in hashes])
 
     # ------------------------------------------------------------------ lookup
-    def find(self, body: str, content_hash: str, *, hints: tuple[int, ...] = (),
-             indexed: tuple[str, int, list[int]] | None = None) -> StoryMatch | None:
-        """The story ``body`` belongs to, or None. ``hints`` are article ids worth checking too (the
-        article a page names as its canonical on another site); ``indexed`` is ``index_body(body)``
-        when the caller has it already."""
+    def find(self, fp: Fingerprint, *, hints: tuple[int, ...] = ()) -> StoryMatch | None:
+        """The story the body of ``fp`` belongs to, or None. ``hints`` are article ids worth checking
+        too (the article a page names as its canonical on another site)."""
         row = self.conn.execute("SELECT story_id, id FROM articles WHERE content_hash = ? LIMIT 1",
-                                [content_hash]).fetchone()
+                                [fp.content_hash]).fetchone()
         if row:
             return StoryMatch(int(row[0]), int(row[1]), "exact")
-        stripped, simhash, hashes = indexed or index_body(body)
+        stripped, simhash, hashes = fp.stripped, fp.simhash, fp.para_hashes
         if not stripped.strip():
             return None
         candidates: dict[int, _Candidate] = {}
