@@ -1,13 +1,20 @@
 """Soak: `monitor run` against loopback sites that publish new articles continually; does its memory
 stay flat?
 
-    python bench/soak.py [--articles 20000] [--hosts 24] [--batch 10] [--every 1s] [--json PATH]
+    python bench/soak.py [--articles 20000] [--hosts 24] [--batch 10] [--every 1s] [--vocabulary 2000]
+                         [--json PATH]
 
 The sites: ``--hosts`` loopback HTTP servers (each its own host, so politeness runs them in parallel),
 one listing each. Every request for a listing publishes ``--batch`` new articles on that host and
 lists the newest 20; article pages are generated from their number (a title, four to seven
-paragraphs from a 2,000-word vocabulary, one in twenty mentions a memorandum of understanding so
-alerts flow to a webhook sink) and answer conditional GETs with 304. The daemon is a real process
+paragraphs of made-up words drawn Zipf-like from a ``--vocabulary``-word list, one in twenty
+mentions a memorandum of understanding so alerts flow to a webhook sink) and answer conditional
+GETs with 304.
+
+The vocabulary matters: caches keyed by words fill as new words turn up. With the default 2,000
+words they are full before the baseline, so the run shows the daemon's own growth; with
+``--vocabulary 200000`` (closer to news text) the run also shows those caches filling up to their
+bounds (dedup's word hashes, at most 500,000 words; topics' ``document_keys``, 65,536 entries). The daemon is a real process
 (`python -m monitor run --listen ...`, default logging) with one source per host on ``--every``.
 
 Measured: the daemon's resident memory (psutil, every 0.5 s) and the articles it stored
@@ -45,20 +52,37 @@ LIMIT = 1.20
 LISTED = 20
 SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "ta", "shi", "po", "ve", "da", "gri", "son", "bel", "tor", "min", "ask",
              "el", "ur", "fen", "qua")
-WORDS = sorted({"".join(random.Random(i).choices(SYLLABLES, k=random.Random(-i).randint(2, 4)))
-                for i in range(4000)})[:2000]
+
+
+def vocabulary(size: int) -> tuple[list[str], list[float]]:
+    """``size`` made-up words and Zipf cumulative weights (word n is used about 1/n as often as the first),
+    so distinct words keep turning up as in real news text."""
+    words: dict[str, None] = {}
+    i = 0
+    while len(words) < size:
+        rng = random.Random(i)
+        words["".join(rng.choices(SYLLABLES, k=rng.randint(2, 5)))] = None
+        i += 1
+    cum, total = [], 0.0
+    for rank in range(1, size + 1):
+        total += 1.0 / rank
+        cum.append(total)
+    return list(words), cum
+
+
+WORDS, CUM = vocabulary(2000)
 TOPIC_PHRASE = "signed a memorandum of understanding on port logistics"
 
 
 def paragraph(rng: random.Random) -> str:
-    words = rng.choices(WORDS, k=rng.randint(40, 80))
+    words = rng.choices(WORDS, cum_weights=CUM, k=rng.randint(40, 80))
     words[0] = words[0].capitalize()
     return " ".join(words) + "."
 
 
 def article_page(host: int, n: int) -> bytes:
     rng = random.Random(host * 1_000_003 + n)
-    title = " ".join(rng.choices(WORDS, k=6)).capitalize()
+    title = " ".join(rng.choices(WORDS, cum_weights=CUM, k=6)).capitalize()
     paras = [paragraph(rng) for _ in range(rng.randint(4, 7))]
     if rng.random() < 0.05:
         paras[1] = f"On Monday the two ministries {TOPIC_PHRASE}, officials said. " + paras[1]
@@ -158,9 +182,13 @@ def main() -> int:
     ap.add_argument("--hosts", type=int, default=24)
     ap.add_argument("--batch", type=int, default=10, help="articles published per listing request")
     ap.add_argument("--every", default="1s", help="each source's interval")
+    ap.add_argument("--vocabulary", type=int, default=2000,
+                    help="distinct words in the made-up articles (Zipf-distributed)")
     ap.add_argument("--timeout", type=float, default=3600, help="give up after this many seconds")
     ap.add_argument("--json", type=Path, help="write the figures here")
     args = ap.parse_args()
+    global WORDS, CUM
+    WORDS, CUM = vocabulary(args.vocabulary)
 
     sink_count = [0]
 
@@ -234,11 +262,13 @@ def main() -> int:
         peak_rss=peak, final_rss=final, peak_ratio=round(peak / baseline, 3), final_ratio=round(final / baseline, 3),
         alerts_sent=sent, database_bytes=sum(p.stat().st_size for p in work.glob("monitor.db*")), exit_code=code,
         stop_seconds=round(stop_seconds, 2), ok=peak / baseline < LIMIT and final / baseline < LIMIT and code == 0,
-        settings={"hosts": args.hosts, "batch": args.batch, "every": args.every, "target": args.articles},
+        settings={"hosts": args.hosts, "batch": args.batch, "every": args.every, "target": args.articles,
+                  "vocabulary": args.vocabulary},
         samples=samples[:: max(1, len(samples) // 200)])
 
     mib = 2 ** 20
-    print(f"\nmonitor run soak: {args.hosts} hosts x {args.batch} new articles per listing, every {args.every}")
+    print(f"\nmonitor run soak: {args.hosts} hosts x {args.batch} new articles per listing, every {args.every}, "
+          f"{args.vocabulary:,}-word vocabulary")
     print(f"{'':28}{'articles':>10}{'RSS MiB':>10}{'ratio':>8}")
     print(f"{'baseline (first 1,000)':28}{after[0].articles:>10}{baseline / mib:>10.1f}{1.0:>8.3f}")
     for share in (0.25, 0.5, 0.75):
