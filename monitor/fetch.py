@@ -103,8 +103,9 @@ class Fetcher:
         self._monotonic = monotonic
         self._gates: dict[str, _Gate] = {}
         self._slots = asyncio.Semaphore(cfg.concurrency)
-        self._limits = httpx.Limits(max_connections=cfg.concurrency * 2,
-                                    max_keepalive_connections=cfg.concurrency * 2)
+        # Requests in flight never exceed the slots (one per host at a time): a larger pool only makes
+        # httpcore look at more idle sockets each time a response ends.
+        self._limits = httpx.Limits(max_connections=cfg.concurrency, max_keepalive_connections=cfg.concurrency)
         self._transport = transport
         self._clients: dict[str | None, httpx.AsyncClient] = {}
         self.client = self._client(cfg.proxy)
