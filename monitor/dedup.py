@@ -130,7 +130,7 @@ def content_hash(text: str) -> str:
 
 _MASK64 = 0xFFFFFFFFFFFFFFFF
 _WORD_HASHES: dict[str, bytes] = {}  # word -> its 64-bit BLAKE2b, 8 bytes little-endian; bounded below
-_WORD_HASHES_MAX = 500_000
+_WORD_HASHES_MAX = 50_000  # ~7 MB; a realistic vocabulary keeps growing, so the cache is cleared when full
 
 
 def _lanes(n: int, lane_mask: int) -> int:

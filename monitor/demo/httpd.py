@@ -44,6 +44,7 @@ Handler = Callable[[Request], Response]
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as separate writes on kept-alive connections
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - keep the server quiet
         return
