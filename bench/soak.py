@@ -14,7 +14,7 @@ GETs with 304.
 The vocabulary matters: caches keyed by words fill as new words turn up. With the default 2,000
 words they are full before the baseline, so the run shows the daemon's own growth; with
 ``--vocabulary 200000`` (closer to news text) the run also shows those caches filling up to their
-bounds (dedup's word hashes, at most 500,000 words; topics' ``document_keys``, 65,536 entries). The daemon is a real process
+bounds (dedup's word hashes, at most 50,000 words; topics' ``document_keys``, 8,192 entries). The daemon is a real process
 (`python -m monitor run --listen ...`, default logging) with one source per host on ``--every``.
 
 Measured: the daemon's resident memory (psutil, every 0.5 s) and the articles it stored
