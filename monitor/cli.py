@@ -35,7 +35,11 @@ class Context:
         self.db: str | None = None
 
     def config(self) -> Config:
-        return load_config(resolve_config_path(self.config_path))
+        from .logs import config_secrets, register_secrets
+
+        cfg = load_config(resolve_config_path(self.config_path))
+        register_secrets(config_secrets(cfg))  # every command's log lines mask them, not only `run`'s
+        return cfg
 
     def db_path(self, cfg: Config | None = None) -> str:
         if self.db:
@@ -55,8 +59,8 @@ def _set_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> N
 
 def common(fn: F) -> F:
     """--config and --db, accepted after the subcommand as well as before it."""
-    fn = click.option("--db", "db", metavar="PATH", expose_value=False, callback=_set_db,
-                      help="SQLite database (default: the config's `database`).")(fn)
+    fn = click.option("--db", "db", metavar="PATH", expose_value=False, callback=_set_db, envvar="MONITOR_DB",
+                      help="SQLite database (default: $MONITOR_DB, else the config's `database`).")(fn)
     fn = click.option("--config", "-c", "config", metavar="PATH", expose_value=False, callback=_set_config,
                       help="Config file (default: $MONITOR_CONFIG, else ./config.yaml).")(fn)
     return fn

@@ -203,3 +203,13 @@ def test_db_option_overrides_config(tmp_path: Path, site: Site) -> None:
     with Store.open(other) as store:
         assert len(store.query("SELECT id FROM articles")) == 1
     assert not Path(load_config(config).database_path).exists()
+
+
+def test_monitor_db_environment_variable(tmp_path: Path, site: Site) -> None:
+    listing = seed_site(site)
+    config = make_config(tmp_path, [{"name": "cgtn", "url": listing, "kind": "listing"}])
+    other = tmp_path / "from-env.db"
+    result = run_cli("fetch", "--config", str(config), env={"MONITOR_DB": str(other)})
+    assert result.returncode == 0, result.stderr
+    with Store.open(other) as store:
+        assert len(store.query("SELECT id FROM articles")) == 1
