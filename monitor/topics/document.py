@@ -8,8 +8,10 @@ index in :attr:`Tokens.words`; a phrase or a ``NEAR`` never spans two segments.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import add
 from typing import TYPE_CHECKING
 
 from .words import WORD_RE, sentence_spans
@@ -23,6 +25,7 @@ FIELDS: tuple[str, ...] = ("title", "text", "captions", "byline", "source", "url
 DEFAULT_FIELDS: tuple[str, ...] = ("title", "text", "captions")
 FIELD_BIT: dict[str, int] = {name: 1 << i for i, name in enumerate(FIELDS)}
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_MATCH_START = re.Match.start
 
 
 def field_mask(fields: Sequence[str]) -> int:
@@ -56,24 +59,29 @@ class Segment:
     text: str
     first_word: int  # index of its first word in Tokens.words
     end_word: int  # one past its last word
-    first_sentence: int  # index of its first sentence in Tokens.sentences
+
+
+SENTENCE_STRIDE = 1 << 32  # a sentence's number: its segment's number * SENTENCE_STRIDE + its place there
 
 
 class Tokens:
-    """A document cut into words. Parallel lists, one entry per word, for speed."""
+    """A document cut into words. Parallel lists, one entry per word, for speed.
 
-    __slots__ = ("bit", "document", "end", "seg", "segments", "sent", "sentences", "start", "words")
+    ``words``, ``seg`` and ``bit`` are made at once (matching needs them). The words' character
+    offsets (``start[i]``, ``end[i]``) and sentences (``sent[i]``, ``sentences[n]``) are tables filled
+    one segment at a time, the first time a word of that segment is asked for: snippets, regex
+    leaves and explain need them, for the segments with hits, and most articles match no topic. A
+    sentence's number orders sentences as the document does and is consecutive within a segment
+    (see :data:`SENTENCE_STRIDE`)."""
+
+    __slots__ = ("_parts", "bit", "document", "end", "sent", "sentences", "seg", "segments", "start", "words")
 
     def __init__(self, doc: Document) -> None:
         self.document = doc
         self.words: list[str] = []
-        self.start: list[int] = []  # character offsets in the segment's text
-        self.end: list[int] = []
         self.seg: list[int] = []
-        self.sent: list[int] = []
         self.bit: list[int] = []
         self.segments: list[Segment] = []
-        self.sentences: list[tuple[int, int, int]] = []  # (segment, start, end)
         self._add("title", doc.title)
         for paragraph in _PARAGRAPH_BREAK.split(doc.text):
             self._add("text", paragraph)
@@ -82,30 +90,114 @@ class Tokens:
         self._add("byline", doc.byline)
         self._add("source", doc.source)
         self._add("url", doc.url)
+        self._parts = parts = _Parts(self.words, self.seg, self.segments)
+        self.start: dict[int, int] = _WordTable(parts, _START)
+        self.end: dict[int, int] = _WordTable(parts, _END)
+        self.sent: dict[int, int] = _WordTable(parts, _SENT)
+        self.sentences: dict[int, tuple[int, int, int]] = _SentenceTable(parts)
 
     def _add(self, field: str, text: str) -> None:
         if not text or not text.strip():
             return
-        seg_no = len(self.segments)
-        first_word, first_sentence = len(self.words), len(self.sentences)
-        spans = sentence_spans(text) if field != "url" else [(0, len(text))]
-        starts = [s for s, _ in spans]
-        self.sentences.extend((seg_no, s, e) for s, e in spans)
-        found = list(WORD_RE.finditer(text))
-        self.words.extend([m.group() for m in found])
-        offsets = [m.start() for m in found]
-        self.start.extend(offsets)
-        self.end.extend([m.end() for m in found])
-        self.seg.extend([seg_no] * len(found))
-        self.bit.extend([FIELD_BIT[field]] * len(found))
-        sent, k, last = self.sent, 0, len(starts) - 1
-        for offset in offsets:  # words and sentences both run left to right
-            while k < last and starts[k + 1] <= offset:
-                k += 1
-            sent.append(first_sentence + k)
-        self.segments.append(Segment(field, text, first_word, len(self.words), first_sentence))
+        found = WORD_RE.findall(text)
+        first_word = len(self.words)
+        self.words += found
+        self.seg += [len(self.segments)] * len(found)
+        self.bit += [FIELD_BIT[field]] * len(found)
+        self.segments.append(Segment(field, text, first_word, len(self.words)))
+
+    def offsets(self, seg_no: int) -> tuple[list[int], list[int]]:
+        """Start and end characters of the words of segment ``seg_no`` (in its text)."""
+        return self._parts.offsets(seg_no)
 
     def surface(self, first: int, last: int) -> str:
         """The text from word ``first`` to word ``last`` (inclusive), as written."""
         seg = self.segments[self.seg[first]]
         return seg.text[self.start[first]: self.end[last]]
+
+
+_START, _END, _SENT = range(3)
+
+
+class _Parts:
+    """Offsets and sentences of a document's segments, worked out once each, when first asked for
+    (it holds the word lists, never the Tokens: no reference cycle)."""
+
+    __slots__ = ("_offsets", "_sentences", "seg", "segments", "words")
+
+    def __init__(self, words: list[str], seg: list[int], segments: list[Segment]) -> None:
+        self.words, self.seg, self.segments = words, seg, segments
+        self._offsets: dict[int, tuple[list[int], list[int]]] = {}
+        self._sentences: dict[int, tuple[list[tuple[int, int, int]], list[int]]] = {}
+
+    def offsets(self, seg_no: int) -> tuple[list[int], list[int]]:
+        found = self._offsets.get(seg_no)
+        if found is None:
+            segment = self.segments[seg_no]
+            start = list(map(_MATCH_START, WORD_RE.finditer(segment.text)))
+            end = list(map(add, start, map(len, self.words[segment.first_word: segment.end_word])))
+            found = self._offsets[seg_no] = (start, end)
+        return found
+
+    def sentences(self, seg_no: int) -> tuple[list[tuple[int, int, int]], list[int]]:
+        """The sentences of segment ``seg_no`` ((segment, start, end) each) and each word's place among them."""
+        found = self._sentences.get(seg_no)
+        if found is None:
+            segment = self.segments[seg_no]
+            spans = sentence_spans(segment.text) if segment.field != "url" else [(0, len(segment.text))]
+            offsets = self.offsets(seg_no)[0]
+            # a word belongs to the last sentence starting at or before it (the first, for words before it)
+            sent: list[int] = []
+            lo = 0
+            for k in range(1, len(spans)):
+                cut = bisect_left(offsets, spans[k][0], lo)
+                sent += [k - 1] * (cut - lo)
+                lo = cut
+            sent += [max(len(spans) - 1, 0)] * (len(offsets) - lo)
+            found = self._sentences[seg_no] = ([(seg_no, a, b) for a, b in spans], sent)
+        return found
+
+
+class _WordTable(dict[int, int]):
+    """word index -> its start, end or sentence number; a segment's entries filled on first use."""
+
+    __slots__ = ("_kind", "_parts")
+
+    def __init__(self, parts: _Parts, kind: int) -> None:
+        super().__init__()
+        self._parts = parts
+        self._kind = kind
+
+    def __missing__(self, i: int) -> int:
+        parts = self._parts
+        if not -len(parts.words) <= i < len(parts.words):
+            raise IndexError(f"word {i} of {len(parts.words)}")
+        if i < 0:
+            return self[i + len(parts.words)]
+        seg_no = parts.seg[i]
+        first = parts.segments[seg_no].first_word
+        if self._kind == _SENT:
+            base = seg_no * SENTENCE_STRIDE
+            values: list[int] = [base + k for k in parts.sentences(seg_no)[1]]
+        else:
+            values = parts.offsets(seg_no)[self._kind]
+        self.update(zip(range(first, first + len(values)), values, strict=True))
+        return values[i - first]
+
+
+class _SentenceTable(dict[int, tuple[int, int, int]]):
+    """sentence number -> (segment, start, end); a segment's sentences filled on first use."""
+
+    __slots__ = ("_parts",)
+
+    def __init__(self, parts: _Parts) -> None:
+        super().__init__()
+        self._parts = parts
+
+    def __missing__(self, number: int) -> tuple[int, int, int]:
+        seg_no, k = divmod(number, SENTENCE_STRIDE)
+        if not 0 <= seg_no < len(self._parts.segments):
+            raise IndexError(f"no sentence {number}")
+        spans = self._parts.sentences(seg_no)[0]
+        self.update(zip(range(seg_no * SENTENCE_STRIDE, seg_no * SENTENCE_STRIDE + len(spans)), spans, strict=True))
+        return spans[k]

@@ -7,6 +7,7 @@ is None when it does not hold, else the spans that make it hold (empty for a ``N
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from weakref import WeakKeyDictionary
 
 from .document import Tokens
 from .program import AND, LEAF, NEAR, NOT, OR, CNode, Leaf, Program
@@ -15,6 +16,21 @@ from .words import document_keys
 __all__ = ["Scan", "Span", "merge_spans", "span_distance"]
 
 Span = tuple[int, int]
+
+
+WORD_CACHE_MAX = 200_000  # document words remembered per program, with the atoms they answer to
+
+
+_WORD_ATOMS: WeakKeyDictionary[Program, tuple[int, dict[str, tuple[int, ...]]]] = WeakKeyDictionary()
+
+
+def _word_atoms(program: Program) -> dict[str, tuple[int, ...]]:
+    """The program's cache of document word -> atoms (kept while the program gains no atom)."""
+    version = len(program.atom_word)
+    entry = _WORD_ATOMS.get(program)
+    if entry is None or entry[0] != version:
+        entry = _WORD_ATOMS[program] = (version, {})
+    return entry[1]
 
 
 class Scan:
@@ -26,19 +42,23 @@ class Scan:
         self.program = program
         self.tokens = tokens
         self.cache: dict[int, list[Span]] = {}
-        occ: dict[int, list[int]] = {}
+        atoms_of = _word_atoms(program)
+        words = tokens.words
+        unseen = set(words).difference(atoms_of)
+        if len(atoms_of) + len(unseen) > WORD_CACHE_MAX:
+            atoms_of.clear()
+            unseen = set(words)
         index = program.index
-        seen: dict[str, tuple[int, ...]] = {}
-        for i, word in enumerate(tokens.words):
-            atoms = seen.get(word)
-            if atoms is None:
-                found: set[int] = set()
-                for key in document_keys(word):
-                    hit = index.get(key)
-                    if hit is not None:
-                        found.update(hit)
-                atoms = seen[word] = tuple(found)
-            for atom in atoms:
+        for word in unseen:
+            found: set[int] = set()
+            for key in document_keys(word):
+                hit = index.get(key)
+                if hit is not None:
+                    found.update(hit)
+            atoms_of[word] = tuple(found)
+        occ: dict[int, list[int]] = {}
+        for i in [i for i, word in enumerate(words) if atoms_of[word]]:  # most words are no query's
+            for atom in atoms_of[words[i]]:
                 if atom in occ:
                     occ[atom].append(i)
                 else:
@@ -85,14 +105,14 @@ class Scan:
     def _regex(self, leaf: Leaf) -> list[Span]:
         assert leaf.regex is not None
         tokens, out = self.tokens, []
-        for segment in tokens.segments:
+        for seg_no, segment in enumerate(tokens.segments):
             if segment.first_word == segment.end_word or not tokens.bit[segment.first_word] & leaf.mask:
                 continue
-            ends = tokens.end[segment.first_word: segment.end_word]
-            starts = tokens.start[segment.first_word: segment.end_word]
-            for m in leaf.regex.finditer(segment.text):
-                if m.end() == m.start():
-                    continue
+            found = [m for m in leaf.regex.finditer(segment.text) if m.end() != m.start()]
+            if not found:  # the words' offsets are worked out only where the pattern matched
+                continue
+            starts, ends = tokens.offsets(seg_no)
+            for m in found:
                 first = bisect_right(ends, m.start())  # first word ending after the match starts
                 last = bisect_left(starts, m.end()) - 1  # last word starting before it ends
                 if first <= last:
@@ -103,24 +123,37 @@ class Scan:
 
     def eval(self, node: CNode) -> list[Span] | None:
         kind = node.kind
+        cache = self.cache
         if kind == LEAF:
-            return self.leaf(node.leaf) or None
+            got = cache.get(node.leaf)
+            return (got if got is not None else self.leaf(node.leaf)) or None
         if kind == AND:
             out: list[Span] = []
             for child in node.children:
-                got = self.eval(child)
+                if child.kind == LEAF:  # a leaf's finds read here, without a call
+                    got = cache.get(child.leaf)
+                    got = (got if got is not None else self.leaf(child.leaf)) or None
+                else:
+                    got = self.eval(child)
                 if got is None:
                     return None
                 out.extend(got)
             return sorted(set(out))
         if kind == OR:
-            out, held = [], False
+            held: list[list[Span]] = []
             for child in node.children:
-                got = self.eval(child)
+                if child.kind == LEAF:
+                    got = cache.get(child.leaf)
+                    got = (got if got is not None else self.leaf(child.leaf)) or None
+                else:
+                    got = self.eval(child)
                 if got is not None:
-                    held = True
-                    out.extend(got)
-            return sorted(set(out)) if held else None
+                    held.append(got)
+            if not held:
+                return None
+            if len(held) == 1:  # one branch held: its spans are sorted and distinct already
+                return held[0]
+            return sorted({span for spans in held for span in spans})
         if kind == NOT:
             return [] if self.eval(node.children[0]) is None else None
         assert kind == NEAR
