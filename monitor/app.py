@@ -96,7 +96,12 @@ class Monitor:
         """Run sources once, then deliver the alerts (waiting up to ``alerts.fetch_grace`` for retries)."""
         chosen = self.select(sources)
         pipe = pipeline or self.pipeline(progress)
-        summary = FetchSummary(reports=await pipe.run(chosen))
+        return await self.deliver(await pipe.run(chosen))
+
+    async def deliver(self, reports: list[SourceReport]) -> FetchSummary:
+        """After the sources ran: deliver the alerts (waiting up to ``alerts.fetch_grace`` for
+        retries) and sum up. ``monitor fetch --workers N`` ends here too."""
+        summary = FetchSummary(reports=reports)
         summary.delivery = await self.deliverer.deliver_within(self.cfg.alerts.fetch_grace)
         self._count_sent(summary)
         row = self.store.one("SELECT count(*) AS n FROM alerts WHERE status = 'pending'")

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -155,34 +156,67 @@ def summary_table(reports: list[Any]) -> Table:
 @common
 @click.option("--source", "-s", "sources", multiple=True, metavar="NAME", help="Only this source (repeatable).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@click.option("--workers", "-w", type=click.IntRange(1, 64), default=None, metavar="N",
+              help="Worker processes, each owning some of the hosts (default: the config's `workers`, else the "
+                   "number of cores).")
 @pass_ctx
 @handle_errors
-def fetch(c: Context, sources: tuple[str, ...], progress: bool | None) -> None:
+def fetch(c: Context, sources: tuple[str, ...], progress: bool | None, workers: int | None) -> None:
     """Run every source (or --source NAME) once: discover, fetch, extract, store, match, alert.
 
     Delivers alerts before it exits, waiting up to alerts.fetch_grace for retries.
     Exit code 0 when at least one source worked, 1 when all failed, 2 on a usage or config error.
     """
     from .app import Monitor
+    from .workers import fetch_in_workers, worker_count
 
     cfg = c.config()
     show = err.is_terminal if progress is None else progress
+    chosen = Monitor(cfg).select(list(sources))
+    names = [s.name for s in chosen]
+    n = worker_count(cfg, workers)
 
     async def go() -> Any:
         async with Monitor(cfg, db_path=c.db_path(cfg)) as mon:
-            chosen = mon.select(list(sources))
             if not show:
-                return await mon.fetch([s.name for s in chosen])
+                return await mon.fetch(names)
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
             with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                           console=err, transient=True) as bar:
                 tasks = {s.name: bar.add_task(s.name, total=None) for s in chosen}
-                pipe = mon.pipeline(lambda name, n: bar.advance(tasks[name], n))
-                pipe.on_links = lambda name, n: bar.update(tasks[name], total=n)
-                return await mon.fetch([s.name for s in chosen], pipeline=pipe)
+                pipe = mon.pipeline(lambda name, k: bar.advance(tasks[name], k))
+                pipe.on_links = lambda name, k: bar.update(tasks[name], total=k)
+                return await mon.fetch(names, pipeline=pipe)
 
-    summary = asyncio.run(go())
+    def in_workers() -> Any:
+        if not show:
+            return fetch_in_workers(cfg, workers=n, db_path=c.db_path(cfg), sources=names)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        # redrawn when told, not by a thread: worker processes are forked only while no thread runs
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      console=err, transient=True, auto_refresh=False) as bar:
+            tasks = {s.name: bar.add_task(s.name, total=None) for s in chosen}
+            drawn = [0.0]
+
+            def redraw() -> None:
+                if time.monotonic() - drawn[0] >= 0.1:
+                    drawn[0] = time.monotonic()
+                    bar.refresh()
+
+            def advance(name: str, k: int) -> None:
+                bar.advance(tasks[name], k)
+                redraw()
+
+            def total(name: str, k: int) -> None:
+                bar.update(tasks[name], total=k)
+                redraw()
+
+            return fetch_in_workers(cfg, workers=n, db_path=c.db_path(cfg), sources=names, progress=advance,
+                                    on_links=total)
+
+    summary = in_workers() if n > 1 else asyncio.run(go())
     out.print(summary_table(summary.reports))
     for r in summary.reports:
         for line in r.errors[:10]:

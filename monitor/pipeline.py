@@ -135,7 +135,7 @@ class Pipeline:
         self.observer: Observer | None = None
         self.stopping = asyncio.Event()
         self.writes = BatchWriter(store)
-        self.handoffs: list[tuple[str, Job]] = []  # (source name, job) another process goes on with
+        self.handoffs: list[tuple[str, Job, bool]] = []  # (source name, job, needs robots.txt) for another process
 
     async def run(self, sources: Sequence[SourceConfig]) -> list[SourceReport]:
         """Every source once, concurrently (politeness is per host, in the fetcher)."""
@@ -341,7 +341,7 @@ class Pipeline:
             saving.add_done_callback(partial(self._saved, source, link, report, article, [m.topic for m in matches]))
             return saving
         except Handoff as handoff:
-            self.handoffs.append((source.name, Job(link, handoff.url, handoff.hops)))
+            self.handoffs.append((source.name, Job(link, handoff.url, handoff.hops), handoff.robots))
             return _Outcome("handoff")
         except Exception as exc:  # noqa: BLE001 - one bad page must not stop the run; the log keeps the trace
             return self._failed(source, link, report, exc)

@@ -1,0 +1,495 @@
+"""``monitor fetch --workers N``: one run spread over worker processes, each owning some hosts.
+
+A page is fetched, extracted, matched and stored in the process that fetched it: only URLs and
+counts travel between processes, never pages. The run has three phases:
+
+1. **Discover** (this process, with its own polite fetcher): every source's listing, feed or
+   sitemaps are read into links, as :meth:`Pipeline.discover_source` does for ``monitor run``.
+   With fewer than two hosts to visit, or one worker, the links are processed here and the run
+   ends as a one-process run would.
+2. **Process** (N worker processes, forked when nothing but the main thread runs here, spawned
+   otherwise): every host is owned by one worker for the whole run (hosts are dealt out by how
+   many links they have, largest first, to the least-loaded worker), and every link goes to the
+   owner of its host. A worker has its own fetcher, extractor, matcher and database connection,
+   and writes in batches (:class:`~monitor.store_batch.BatchWriter`); politeness (one request at
+   a time per host, the host's delay, robots.txt, ``Retry-After`` pauses) holds because a host is
+   only ever fetched by one process at a time, and the time its next request may start is handed
+   on with it. A redirect to a host another worker owns is handed back (:class:`Handoff`) and
+   goes on, in a further round, in the owner; so does a page whose robots.txt could only be read
+   through another worker's host (this process reads it between rounds).
+3. **Finish** (this process): the workers' counts and error lines are added to each source's
+   report, source runs are recorded, retention runs, and the alerts are delivered exactly as
+   after a one-process run (:meth:`Monitor.deliver`).
+
+Stories and alerts stay deduplicated across workers: each batch is one ``BEGIN IMMEDIATE``
+transaction, which sees every batch another worker committed before it, and within a batch each
+save sees the rows the earlier ones wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
+from multiprocessing.connection import Connection, wait
+from multiprocessing.context import ForkContext, SpawnContext
+from typing import Any
+
+from .app import FetchSummary, Monitor
+from .config import Config, SourceConfig
+from .errors import FetchError
+from .fetch import Fetcher, _Gate
+from .logs import JsonFormatter, config_secrets, register_secrets, setup_logging
+from .models import Page, SourceReport
+from .pipeline import Discovery, Handoff, Job, Pipeline, Progress, host_of, trusted_hosts
+from .robots import Robots, origin_of
+from .store import Store
+from .walls import consent_redirect
+
+__all__ = ["ShardFetcher", "fetch_in_workers", "worker_count"]
+
+log = logging.getLogger(__name__)
+
+GateState = tuple[float, float, float, int | None]  # next_ok, crawl_delay, paused_until, paused_status
+PROGRESS_EVERY = 0.2  # seconds between a worker's progress messages
+STOP_WAIT = 10.0  # seconds a worker gets to exit after "stop"
+
+
+def worker_count(cfg: Config, requested: int | None = None) -> int:
+    """``--workers``, else the config's ``workers``, else the number of cores."""
+    return max(1, requested or cfg.workers or os.cpu_count() or 1)
+
+
+# ---------------------------------------------------------------------------- the worker's fetcher
+
+@dataclass
+class _Chain:
+    """One job's fetch in a worker: where its redirects stand."""
+
+    hops: int  # redirects followed (elsewhere) before this process took the chain up
+    seen: int = 0  # hops of it this process checked
+    in_robots: bool = False  # robots.txt of the current hop is being read
+
+
+_CHAIN: ContextVar[_Chain | None] = ContextVar("monitor_worker_chain", default=None)
+
+
+class _TooManyRedirects(Exception):  # noqa: N818 - turned into the FetchError a one-process run gives
+    pass
+
+
+class ShardFetcher(Fetcher):
+    """A worker's fetcher: it requests only URLs of the hosts in ``owned``. A redirect (or a
+    robots.txt redirect) to any other host raises :class:`Handoff` before any request to it, and
+    a chain taken up from another process keeps counting toward ``fetch.max_redirects``."""
+
+    owned: frozenset[str] = frozenset()
+
+    async def fetch_job(self, job: Job, *, source: SourceConfig | None, etag: str | None,
+                        last_modified: str | None) -> Page:
+        """Fetch ``job``: its link, or from where another process left its redirects, reporting
+        the page and any failure as a one-process fetch of the link would."""
+        link = job.link.url
+        token = _CHAIN.set(_Chain(job.hops))
+        try:
+            page = await self.fetch(job.start or link, source=source, etag=etag, last_modified=last_modified)
+        except _TooManyRedirects:
+            raise FetchError(f"more than {self.cfg.max_redirects} redirects", url=link,
+                             outcome="too_many_redirects") from None
+        except FetchError as exc:
+            if job.start is None or job.start == link:
+                raise
+            reason = str(exc).removeprefix(f"{exc.url}: ").removesuffix(f" (redirected from {job.start})")
+            raise FetchError(f"{reason} (redirected from {link})", url=exc.url, outcome=exc.outcome,
+                             status=exc.status) from None
+        finally:
+            _CHAIN.reset(token)
+        if job.start is None or job.start == link:
+            return page
+        wall = consent_redirect(link, page.final_url)
+        if wall and page.outcome == "ok":
+            raise FetchError(f"{wall} came instead of the page", url=page.final_url, outcome="consent_wall",
+                             status=page.status)
+        return replace(page, url=link)
+
+    async def _check_url(self, url: str) -> None:
+        chain = _CHAIN.get()
+        if chain is not None:
+            if not chain.in_robots:
+                hop = chain.hops + chain.seen
+                chain.seen += 1
+                if hop > self.cfg.max_redirects:
+                    raise _TooManyRedirects
+                if host_of(url) not in self.owned:
+                    raise Handoff(url, hop)
+            elif host_of(url) not in self.owned:
+                raise Handoff(url, 0, robots=True)
+        await super()._check_url(url)
+
+    async def _check_robots(self, url: str, client: Any) -> None:
+        chain = _CHAIN.get()
+        if chain is None:
+            await super()._check_robots(url, client)
+            return
+        chain.in_robots = True
+        try:
+            await super()._check_robots(url, client)
+        except Handoff:  # robots.txt of this hop redirects to another worker's host: read it there first
+            raise Handoff(url, chain.hops + chain.seen - 1, robots=True) from None
+        finally:
+            chain.in_robots = False
+
+
+def export_state(fetcher: Fetcher, hosts: set[str] | None = None) -> tuple[dict[str, GateState], dict[str, Robots]]:
+    """The fetcher's per-host politeness state and its robots.txt answers (for the next process
+    that fetches these hosts)."""
+    gates = {host: (g.next_ok, g.crawl_delay, g.paused_until, g.paused_status)
+             for host, g in fetcher._gates.items() if hosts is None or host in hosts}
+    robots = {origin: entry for origin, entry in fetcher.robots._entries.items()
+              if hosts is None or host_of(origin) in hosts}
+    return gates, robots
+
+
+def seed_state(fetcher: Fetcher, gates: dict[str, GateState], robots: dict[str, Robots]) -> None:
+    """Take over what another process knew of these hosts: a request never starts before the
+    host's turn, robots.txt is not asked for again."""
+    for host, (next_ok, crawl_delay, paused_until, paused_status) in gates.items():
+        gate = fetcher._gates.setdefault(host, _Gate())
+        gate.next_ok = max(gate.next_ok, next_ok)
+        gate.crawl_delay = crawl_delay
+        if paused_until > gate.paused_until:
+            gate.paused_until, gate.paused_status = paused_until, paused_status
+    for origin, entry in robots.items():
+        fetcher.robots._entries.setdefault(origin, entry)
+
+
+class _WorkerPipeline(Pipeline):
+    def __init__(self, cfg: Config, store: Store, fetcher: ShardFetcher) -> None:
+        super().__init__(cfg, store, fetcher)
+        self.shard = fetcher
+
+    async def _get(self, source: SourceConfig, url: str, job: Job | None, etag: str | None,
+                   modified: str | None) -> Page:
+        if job is None:
+            return await super()._get(source, url, job, etag, modified)
+        return await self.shard.fetch_job(job, source=source, etag=etag, last_modified=modified)
+
+
+# ---------------------------------------------------------------------------- messages
+
+@dataclass
+class _Spec:
+    cfg: Config
+    db_path: str
+    index: int
+    spawned: bool
+    log_level: int
+    log_format: str
+
+
+@dataclass
+class _Round:
+    jobs: list[tuple[str, Job]]
+    hosts: frozenset[str]
+    gates: dict[str, GateState]
+    robots: dict[str, Robots]
+
+
+@dataclass
+class _Result:
+    reports: dict[str, SourceReport]
+    handoffs: list[tuple[str, Job, bool]]
+    gates: dict[str, GateState]
+    robots: dict[str, Robots]
+
+
+# ---------------------------------------------------------------------------- the worker process
+
+def _worker_main(conn: Connection, spec: _Spec) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what an interrupt stops
+    if spec.spawned:
+        setup_logging(spec.log_level, spec.log_format)
+        register_secrets(config_secrets(spec.cfg))
+    try:
+        asyncio.run(_serve(conn, spec))
+    except BaseException:  # noqa: BLE001 - the parent reports it and counts this worker's links as failed
+        try:
+            conn.send(("error", traceback.format_exc()))
+        except OSError:
+            pass
+        raise SystemExit(1) from None
+    finally:
+        conn.close()
+
+
+class _ProgressSender:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.done: Counter[str] = Counter()
+        self.sent_at = time.monotonic()
+
+    def add(self, source: str, n: int) -> None:
+        self.done[source] += n
+        if time.monotonic() - self.sent_at >= PROGRESS_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.done:
+            self.conn.send(("progress", dict(self.done)))
+            self.done.clear()
+        self.sent_at = time.monotonic()
+
+
+async def _serve(conn: Connection, spec: _Spec) -> None:
+    cfg = spec.cfg
+    store = Store.open(spec.db_path, migrate=False)
+    fetcher = ShardFetcher(cfg.fetch, trusted_hosts=trusted_hosts(cfg))
+    pipe = _WorkerPipeline(cfg, store, fetcher)
+    progress = _ProgressSender(conn)
+    pipe.progress = progress.add
+    try:
+        while True:
+            message = conn.recv()  # between rounds this process has nothing else to do
+            if message[0] == "stop":
+                return
+            work: _Round = message[1]
+            fetcher.owned = work.hosts
+            seed_state(fetcher, work.gates, work.robots)
+            by_source: dict[str, list[Job]] = {}
+            for name, job in work.jobs:
+                by_source.setdefault(name, []).append(job)
+            reports = {name: SourceReport(source=name) for name in by_source}
+            pipe.handoffs = []
+            await asyncio.gather(*(pipe.process_links(cfg.source(name), jobs, reports[name])
+                                   for name, jobs in by_source.items()))
+            pipe.writes.flush()
+            progress.flush()
+            gates, robots = export_state(fetcher, set(work.hosts))
+            conn.send(("done", _Result(reports, pipe.handoffs, gates, robots)))
+    finally:
+        await fetcher.aclose()
+        store.close()
+
+
+# ---------------------------------------------------------------------------- the parent
+
+@dataclass
+class _Plan:
+    found: list[Discovery]
+    jobs: list[tuple[str, Job]]
+    workers: int
+    gates: dict[str, GateState] = field(default_factory=dict)
+    robots: dict[str, Robots] = field(default_factory=dict)
+
+
+class _Owners:
+    """Which worker owns each host, for the whole run: hosts are dealt out by their number of
+    links, largest first, each to the worker with the fewest links so far."""
+
+    def __init__(self, workers: int) -> None:
+        self.of: dict[str, int] = {}
+        self.load = [0] * workers
+        self.alive = set(range(workers))
+
+    def assign(self, jobs: Sequence[tuple[str, Job]]) -> None:
+        counts = Counter(job.host for _name, job in jobs)
+        for host, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+            if self.of.get(host) not in self.alive:
+                worker = min(self.alive, key=lambda w: (self.load[w], w))
+                self.of[host] = worker
+            self.load[self.of[host]] += n
+
+    def hosts(self, worker: int) -> frozenset[str]:
+        return frozenset(h for h, w in self.of.items() if w == worker)
+
+
+def _context() -> ForkContext | SpawnContext:
+    """fork when it is safe (Linux, only the main thread, no event loop running), else spawn."""
+    try:
+        asyncio.get_running_loop()
+        running = True
+    except RuntimeError:
+        running = False
+    if sys.platform == "linux" and threading.active_count() == 1 and not running:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def fetch_in_workers(cfg: Config, *, workers: int, db_path: str | None = None, sources: Sequence[str] | None = None,
+                     progress: Progress | None = None, on_links: Callable[[str, int], None] | None = None
+                     ) -> FetchSummary:
+    """Run the sources once over ``workers`` processes (see the module docstring) and deliver the
+    alerts; the same summary as :meth:`Monitor.fetch`. Call it with no event loop running."""
+    path = db_path or cfg.database_path
+    started = asyncio.run(_discover(cfg, path, sources, workers, progress, on_links))
+    if isinstance(started, FetchSummary):
+        return started
+    _process(cfg, path, started, progress)
+    return asyncio.run(_finish(cfg, path, started.found))
+
+
+async def _discover(cfg: Config, db_path: str, sources: Sequence[str] | None, workers: int,
+                    progress: Progress | None, on_links: Callable[[str, int], None] | None) -> FetchSummary | _Plan:
+    async with Monitor(cfg, db_path=db_path) as mon:
+        pipe = mon.pipeline(progress)
+        pipe.on_links = on_links
+        found = list(await asyncio.gather(*(pipe.discover_source(s) for s in mon.select(sources))))
+        jobs = [(f.source.name, Job(link)) for f in found for link in f.links]
+        n = min(workers, len({job.host for _name, job in jobs}))
+        if n <= 1:  # nothing to share out: this process goes on, as a one-process run would
+            await asyncio.gather(*(pipe.process_links(f.source, [Job(link) for link in f.links], f.report)
+                                   for f in found))
+            return await mon.deliver([pipe.finish_source(f) for f in found])
+        pipe.writes.flush()
+        gates, robots = export_state(mon.fetcher)
+        return _Plan(found, jobs, n, gates, robots)
+
+
+async def _finish(cfg: Config, db_path: str, found: list[Discovery]) -> FetchSummary:
+    async with Monitor(cfg, db_path=db_path) as mon:
+        pipe = mon.pipeline()
+        return await mon.deliver([pipe.finish_source(f) for f in found])
+
+
+async def _read_robots(cfg: Config, gates: dict[str, GateState], robots: dict[str, Robots],
+                       urls: Sequence[str]) -> tuple[dict[str, GateState], dict[str, Robots]]:
+    """robots.txt of the origins of ``urls``, read here (following redirects to any host) while
+    the workers wait between rounds."""
+    async with Fetcher(cfg.fetch, trusted_hosts=trusted_hosts(cfg)) as fetcher:
+        seed_state(fetcher, gates, robots)
+        await asyncio.gather(*(fetcher.robots_for(url) for url in {origin_of(u): u for u in urls}.values()))
+        return export_state(fetcher)
+
+
+def _process(cfg: Config, db_path: str, plan: _Plan, progress: Progress | None) -> None:
+    reports = {f.source.name: f.report for f in plan.found}
+    ctx = _context()
+    spawned = ctx.get_start_method() != "fork"
+    root_handlers = logging.getLogger().handlers
+    fmt = "json" if root_handlers and isinstance(root_handlers[0].formatter, JsonFormatter) else "text"
+    level = logging.getLogger("monitor").getEffectiveLevel()
+    procs, conns = [], []
+    for i in range(plan.workers):
+        mine, theirs = ctx.Pipe()
+        proc = ctx.Process(target=_worker_main, name=f"monitor-worker-{i}", daemon=True,
+                           args=(theirs, _Spec(cfg, db_path, i, spawned, level, fmt)))
+        proc.start()
+        theirs.close()
+        procs.append(proc)
+        conns.append(mine)
+    log.info("%d worker processes (%s) for %d links", plan.workers, ctx.get_start_method(), len(plan.jobs))
+    owners = _Owners(plan.workers)
+    gates, robots = dict(plan.gates), dict(plan.robots)
+    jobs = plan.jobs
+    try:
+        while jobs:
+            owners.assign(jobs)
+            rounds: dict[int, list[tuple[str, Job]]] = {}
+            for name, job in jobs:
+                rounds.setdefault(owners.of[job.host], []).append((name, job))
+            for worker, work in rounds.items():
+                hosts = owners.hosts(worker)
+                conns[worker].send(("round", _Round(work, hosts, {h: s for h, s in gates.items() if h in hosts},
+                                                    {o: r for o, r in robots.items() if host_of(o) in hosts})))
+            jobs, need_robots = [], []
+            for worker, result in _collect(conns, procs, rounds, progress).items():
+                if isinstance(result, str):  # the worker died: its links of this round failed
+                    owners.alive.discard(worker)
+                    for name, job in rounds[worker]:
+                        reports[name].failed += 1
+                        reports[name].errors.append(f"{job.link.url}: {result}")
+                    for host in owners.hosts(worker):  # whatever it sent last: wait a full delay
+                        gates[host] = (time.monotonic() + cfg.fetch.per_host_delay, *gates.get(host, (0, 0, 0, None))[1:])
+                    continue
+                for name, part in result.reports.items():
+                    _add(reports[name], part)
+                gates.update(result.gates)
+                robots.update(result.robots)
+                for name, job, for_robots in result.handoffs:
+                    jobs.append((name, job))
+                    if for_robots and job.start:
+                        need_robots.append(job.start)
+            if not owners.alive and jobs:
+                for name, job in jobs:
+                    reports[name].failed += 1
+                    reports[name].errors.append(f"{job.link.url}: no worker process left")
+                break
+            if jobs:
+                log.info("%d link(s) go on in the worker that owns the host they were redirected to", len(jobs))
+            if need_robots:
+                log.info("robots.txt read here for %d origin(s): it redirects to another worker's host",
+                         len({origin_of(u) for u in need_robots}))
+                gates, robots = asyncio.run(_read_robots(cfg, gates, robots, need_robots))
+    finally:
+        for conn in conns:
+            try:
+                conn.send(("stop",))
+            except OSError:
+                pass
+        deadline = time.monotonic() + STOP_WAIT
+        for proc in procs:
+            proc.join(max(0.1, deadline - time.monotonic()))
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(2)
+        for conn in conns:
+            conn.close()
+
+
+def _collect(conns: list[Connection], procs: list[Any], rounds: dict[int, list[tuple[str, Job]]],
+             progress: Progress | None) -> dict[int, _Result | str]:
+    """Each busy worker's answer (or why it has none), passing progress on as it comes."""
+    results: dict[int, _Result | str] = {}
+    busy = {conns[w]: w for w in rounds}
+    sentinels = {procs[w].sentinel: w for w in rounds}
+    while busy:
+        for ready in wait([*busy, *(s for s, w in sentinels.items() if conns[w] in busy)]):
+            if isinstance(ready, int):
+                worker = sentinels[ready]
+                conn = conns[worker]
+                if conn in busy and not conn.poll():
+                    del busy[conn]
+                    results[worker] = f"worker process {worker} ended (exit code {procs[worker].exitcode})"
+                continue
+            assert isinstance(ready, Connection)
+            worker = busy.get(ready, -1)
+            if worker < 0:
+                continue
+            try:
+                kind, payload = ready.recv()
+            except (EOFError, OSError):
+                del busy[ready]
+                results[worker] = f"worker process {worker} ended (exit code {procs[worker].exitcode})"
+                continue
+            if kind == "progress":
+                if progress:
+                    for name, n in payload.items():
+                        progress(name, n)
+            elif kind == "done":
+                del busy[ready]
+                results[worker] = payload
+            else:  # "error": its traceback
+                log.error("worker process %d failed:\n%s", worker, payload)
+                del busy[ready]
+                results[worker] = f"worker process {worker} failed: {payload.strip().splitlines()[-1]}"
+    return results
+
+
+def _add(report: SourceReport, part: SourceReport) -> None:
+    report.fetched += part.fetched
+    report.new += part.new
+    report.updated += part.updated
+    report.unchanged += part.unchanged
+    report.failed += part.failed
+    report.skipped += part.skipped
+    report.errors += part.errors
