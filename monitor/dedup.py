@@ -28,9 +28,12 @@ __all__ = [
     "canonical_url",
     "compare",
     "content_hash",
+    "content_hash_of",
     "distinctive_tokens",
     "hamming",
+    "index_fingerprint",
     "normalise_text",
+    "normalised_paragraphs",
     "paragraph_hashes",
     "same_site",
     "same_story",
@@ -246,20 +249,34 @@ def paragraph_hash(paragraph: str) -> int | None:
     return found[0] if found else None
 
 
+def normalised_paragraphs(body: str) -> tuple[list[str], list[str]]:
+    """The body's paragraphs (split on blank lines) and each one normalised (:func:`normalise_text`)."""
+    paragraphs = body.split("\n\n")
+    return paragraphs, [normalise_text(p) for p in paragraphs]
+
+
+def content_hash_of(title: str, normalised: list[str]) -> str:
+    """:func:`content_hash` of ``title + "\n" + body``, from the body's normalised paragraphs."""
+    whole = " ".join(x for x in (normalise_text(title), *normalised) if x)
+    return hashlib.sha256(whole.encode("utf-8")).hexdigest()
+
+
+def index_fingerprint(paragraphs: list[str], normalised: list[str]) -> tuple[str, int, list[int]]:
+    """The body without boilerplate (:func:`strip_boilerplate`), and that stripped body's
+    :func:`simhash` and :func:`paragraph_hashes`, from :func:`normalised_paragraphs`."""
+    kept = [i for i, p in enumerate(paragraphs) if p.strip() and not is_boilerplate(p)]
+    stripped = "\n\n".join(paragraphs[i] for i in kept)
+    mine = [normalised[i] for i in kept]
+    return stripped, simhash_of_words(_WORD.findall(" ".join(mine))), _paragraph_hashes(mine)
+
+
 def body_fingerprint(title: str, body: str) -> tuple[str, str, int, list[int]]:
     """Everything the store needs of one body, each paragraph normalised once: the content hash
     of title and body, the body without boilerplate, and that stripped body's SimHash and
     paragraph hashes. The same values as :func:`content_hash` (of ``title + "\n" + body``),
     :func:`strip_boilerplate`, :func:`simhash` and :func:`paragraph_hashes`."""
-    paragraphs = body.split("\n\n")
-    normalised = [normalise_text(p) for p in paragraphs]
-    head = normalise_text(title)
-    whole = " ".join(x for x in (head, *normalised) if x)
-    chash = hashlib.sha256(whole.encode("utf-8")).hexdigest()
-    kept = [i for i, p in enumerate(paragraphs) if p.strip() and not is_boilerplate(p)]
-    stripped = "\n\n".join(paragraphs[i] for i in kept)
-    mine = [normalised[i] for i in kept]
-    return chash, stripped, simhash_of_words(_WORD.findall(" ".join(mine))), _paragraph_hashes(mine)
+    paragraphs, normalised = normalised_paragraphs(body)
+    return (content_hash_of(title, normalised), *index_fingerprint(paragraphs, normalised))
 
 
 # ---------------------------------------------------------------------------- boilerplate (data)

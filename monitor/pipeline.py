@@ -28,7 +28,6 @@ from .fetch import Fetcher
 from .models import Article, Link, Page, SourceReport, StoreResult
 from .store import Store
 from .store_batch import BatchWriter
-from .store_index import Fingerprint
 from .topics import Document, TopicMatcher, compile_topics
 from .walls import needs_browser
 
@@ -333,7 +332,7 @@ class Pipeline:
             matches = self.matcher.match(Document(
                 title=article.title, text=article.text, captions=tuple(article.captions), byline=article.byline,
                 source=source.name, url=article.url or page.final_url, lang=article.lang))
-            fingerprint = Fingerprint.of(article.title, article.text)  # the costly part, before the lock
+            fingerprint = self.store.fingerprint(article)  # the costly part, before the lock
             saving = self.writes.submit(partial(
                 self.store.save_article, source=source.name, article=article, fetched_url=link.url, matches=matches,
                 routes=self.routes, html=page.body if self.cfg.store_html else None, final_url=page.final_url,

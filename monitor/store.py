@@ -119,9 +119,17 @@ class Store(SourceStateMixin):
     def write(self) -> Iterator[sqlite_utils.Database]:
         """One write transaction, begun IMMEDIATE so writers queue on the busy timeout instead of
         failing with "database is locked" when they upgrade a read lock."""
-        if self.conn.in_transaction:
-            with self.db.atomic():
+        if self.conn.in_transaction:  # a savepoint inside the caller's transaction (one name: they nest)
+            self.conn.execute("SAVEPOINT monitor_write")
+            try:
                 yield self.db
+            except BaseException:
+                if self.conn.in_transaction:  # (an error such as SQLITE_FULL may have ended it)
+                    self.conn.execute("ROLLBACK TO monitor_write")
+                    self.conn.execute("RELEASE monitor_write")
+                raise
+            else:
+                self.conn.execute("RELEASE monitor_write")
             return
         try:
             self.conn.execute("BEGIN IMMEDIATE")
@@ -165,6 +173,19 @@ class Store(SourceStateMixin):
         with self.write() as db:
             db.execute("UPDATE articles SET last_seen = ? WHERE id = (SELECT article_id FROM article_urls "
                        "WHERE url_key = ?)", [self.now(), dedup.canonical_url(url)])
+
+    def fingerprint(self, article: Article) -> Fingerprint:
+        """:meth:`Fingerprint.of` the article's title and text, worked out before a write is queued
+        (no lock is taken: a read). When a stored article has exactly this text (a syndicated copy,
+        a page reached by another URL), its SimHash and paragraph hashes are read, not worked out
+        again: they are the same."""
+        paragraphs, normalised = dedup.normalised_paragraphs(article.text)
+        chash = dedup.content_hash_of(article.title, normalised)
+        row = self.conn.execute("SELECT simhash, para_hashes, text FROM articles WHERE content_hash = ? "
+                                "AND simhash IS NOT NULL AND para_hashes IS NOT NULL LIMIT 1", [chash]).fetchone()
+        if row is not None and row[2] == article.text:
+            return Fingerprint(chash, None, int(row[0]), _hashes(row[1]), body=article.text)
+        return Fingerprint(chash, *dedup.index_fingerprint(paragraphs, normalised))
 
     def find_story(self, body: str, title: str = "", *, hints: Sequence[str] = ()) -> StoryMatch | None:
         """The stored story ``body`` would join (read only). ``hints`` are URLs the page names."""

@@ -57,21 +57,38 @@ def index_body(body: str) -> tuple[str, int, list[int]]:
     return stripped, dedup.simhash(stripped), dedup.paragraph_hashes(stripped)
 
 
-@dataclass(frozen=True, slots=True)
 class Fingerprint:
     """Everything dedup needs of one article's title and body, worked out once and before the write
-    lock is taken (:meth:`Fingerprint.of`): the content hash of title and body, the body without
-    boilerplate, and that stripped body's SimHash and paragraph hashes (:func:`index_body`)."""
+    lock is taken: the content hash of title and body, the body without boilerplate
+    (``stripped``), and that stripped body's SimHash and paragraph hashes (:func:`index_body`).
 
-    content_hash: str
-    stripped: str
-    simhash: int
-    para_hashes: tuple[int, ...]
+    :meth:`of` works them out; :meth:`Store.fingerprint <monitor.store.Store.fingerprint>` reads
+    the SimHash and paragraph hashes of a stored exact copy instead (the same text has the same
+    ones), and then ``stripped`` is only worked out if something asks for it."""
+
+    __slots__ = ("_body", "_stripped", "content_hash", "para_hashes", "simhash")
+
+    def __init__(self, content_hash: str, stripped: str | None, simhash: int, para_hashes: Sequence[int],
+                 body: str = "") -> None:
+        self.content_hash = content_hash
+        self.simhash = simhash
+        self.para_hashes = tuple(para_hashes)
+        self._stripped = stripped
+        self._body = body
+
+    @property
+    def stripped(self) -> str:
+        if self._stripped is None:
+            self._stripped = dedup.strip_boilerplate(self._body)
+        return self._stripped
 
     @classmethod
     def of(cls, title: str, body: str) -> Fingerprint:
         chash, stripped, simhash, hashes = dedup.body_fingerprint(title, body)
-        return cls(chash, stripped, simhash, tuple(hashes))
+        return cls(chash, stripped, simhash, hashes)
+
+    def __repr__(self) -> str:
+        return f"Fingerprint({self.content_hash[:12]}..., simhash={self.simhash}, {len(self.para_hashes)} paragraphs)"
 
 
 class StoryIndex:
