@@ -200,9 +200,9 @@ class Pipeline:
         if saving:
             await asyncio.gather(*saving, return_exceptions=True)
 
-    def finish_source(self, found: Discovery) -> SourceReport:
+    def finish_source(self, found: Discovery, *, upkeep: bool = True) -> SourceReport:
         """Phase three: the source's run recorded (health, next due), listing validators dropped
-        after a failure, storage upkeep."""
+        after a failure, storage upkeep (unless ``upkeep`` is false: the caller runs it)."""
         self.writes.flush()
         source, report = found.source, found.report
         ok = report.error is None and not (report.links and report.failed == report.links)
@@ -214,7 +214,8 @@ class Pipeline:
         self.store.record_source_run(source.name, source.url, ok=ok, error=report.error, new_articles=report.new,
                                      next_due=self.store.clock() + timedelta(seconds=source.every),
                                      state=_source_state(report, found.failed_as, ended))
-        self.store.maybe_apply_retention(self.cfg.retention)  # storage upkeep: at most every 10 minutes
+        if upkeep:
+            self.store.maybe_apply_retention(self.cfg.retention)  # storage upkeep: at most every 10 minutes
         return report
 
     def _settle(self, source: SourceConfig, report: SourceReport, outcome: _Outcome) -> None:
@@ -295,16 +296,15 @@ class Pipeline:
         try:
             page = await self._get(source, url, job, etag, modified)
         except FetchError as exc:
-            self.writes.defer(partial(self.store.record_fetch, source=source.name, url=url, outcome=exc.outcome,
-                                      status=exc.status, error=str(exc), elapsed=loop.time() - started),
-                              "a fetch record", {"source": source.name, "url": url})
+            self._write_later(source, url, partial(
+                self.store.record_fetch, source=source.name, url=url, outcome=exc.outcome, status=exc.status,
+                error=str(exc), elapsed=loop.time() - started), "a fetch record")
             if self.observer:
                 self.observer.fetched(source.name, exc.outcome, loop.time() - started)
             raise
-        self.writes.defer(partial(self.store.record_fetch, source=source.name, url=url, outcome=page.outcome,
-                                  status=page.status, elapsed=loop.time() - started, etag=page.etag,
-                                  last_modified=page.last_modified),
-                          "a fetch record", {"source": source.name, "url": url})
+        self._write_later(source, url, partial(
+            self.store.record_fetch, source=source.name, url=url, outcome=page.outcome, status=page.status,
+            elapsed=loop.time() - started, etag=page.etag, last_modified=page.last_modified), "a fetch record")
         if self.observer:
             self.observer.fetched(source.name, page.outcome, loop.time() - started)
         return page
@@ -319,14 +319,13 @@ class Pipeline:
                        page: Page | None = None) -> _Outcome | asyncio.Future[StoreResult]:
         """Fetch, extract and match one link, and queue its write: the outcome, or the write's future."""
         link = job.link
-        ctx = {"source": source.name, "url": link.url}
         if self.stopping.is_set():
             return _Outcome("skipped")
         try:
             if page is None:
                 page = await self._fetch(source, link.url, conditional=True, job=job)
             if page.outcome == "not_modified":
-                self.writes.defer(partial(self.store.touch_url, link.url), "a 304 answer", ctx)
+                self._write_later(source, link.url, partial(self.store.touch_url, link.url), "a 304 answer")
                 return _Outcome("unchanged")
             article = self._extract(page, source, link)
             matches = self.matcher.match(Document(
@@ -378,8 +377,11 @@ class Pipeline:
         return _Outcome("failed")
 
     def _reclassify(self, source: SourceConfig, url: str, outcome: str, error: str) -> None:
-        self.writes.defer(partial(self.store.reclassify_fetch, url, outcome, error), "a fetch outcome",
-                          {"source": source.name, "url": url})
+        self._write_later(source, url, partial(self.store.reclassify_fetch, url, outcome, error), "a fetch outcome")
+
+    def _write_later(self, source: SourceConfig, url: str, op: Callable[[], object], what: str) -> None:
+        """A write nobody waits for (fetch records and the like), into the next batch."""
+        self.writes.defer(op, what, {"source": source.name, "url": url})
 
     def _extract(self, page: Page, source: SourceConfig, link: Link) -> Article:
         from .extract import extract

@@ -45,15 +45,18 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.context import ForkContext, SpawnContext
 from typing import Any
 
+import httpx
+
 from .app import FetchSummary, Monitor
-from .config import Config, SourceConfig
+from .config import Config, FetchConfig, SourceConfig
 from .errors import FetchError
 from .fetch import Fetcher, _Gate
 from .logs import JsonFormatter, config_secrets, register_secrets, setup_logging
-from .models import Page, SourceReport
+from .models import Link, Page, SourceReport
 from .pipeline import Discovery, Handoff, Job, Pipeline, Progress, host_of, trusted_hosts
-from .robots import Robots, origin_of
-from .store import Store
+from .robots import Robots, RobotsAnswer, origin_of
+from .store import Store, utcnow
+from .topics import TopicMatcher, compile_topics
 from .walls import consent_redirect
 
 __all__ = ["ShardFetcher", "fetch_in_workers", "worker_count"]
@@ -93,7 +96,10 @@ class ShardFetcher(Fetcher):
     robots.txt redirect) to any other host raises :class:`Handoff` before any request to it, and
     a chain taken up from another process keeps counting toward ``fetch.max_redirects``."""
 
-    owned: frozenset[str] = frozenset()
+    def __init__(self, cfg: FetchConfig, **kwargs: Any) -> None:
+        super().__init__(cfg, **kwargs)
+        self.owned: frozenset[str] = frozenset()
+        self.robots_elsewhere: set[str] = set()  # origins whose robots.txt redirects to a host not owned here
 
     async def fetch_job(self, job: Job, *, source: SourceConfig | None, etag: str | None,
                         last_modified: str | None) -> Page:
@@ -144,10 +150,16 @@ class ShardFetcher(Fetcher):
         chain.in_robots = True
         try:
             await super()._check_robots(url, client)
-        except Handoff:  # robots.txt of this hop redirects to another worker's host: read it there first
+        except Handoff:  # robots.txt of this hop redirects to another worker's host: the parent reads it
+            self.robots_elsewhere.add(origin_of(url))
             raise Handoff(url, chain.hops + chain.seen - 1, robots=True) from None
         finally:
             chain.in_robots = False
+
+    async def _load_robots(self, robots_url: str, client: httpx.AsyncClient | None = None) -> RobotsAnswer:
+        if origin_of(robots_url) in self.robots_elsewhere:  # known already (a fetch that waited for the
+            raise Handoff(robots_url, 0, robots=True)      # first one's answer): not asked again
+        return await super()._load_robots(robots_url, client)
 
 
 def export_state(fetcher: Fetcher, hosts: set[str] | None = None) -> tuple[dict[str, GateState], dict[str, Robots]]:
@@ -174,15 +186,46 @@ def seed_state(fetcher: Fetcher, gates: dict[str, GateState], robots: dict[str, 
 
 
 class _WorkerPipeline(Pipeline):
-    def __init__(self, cfg: Config, store: Store, fetcher: ShardFetcher) -> None:
-        super().__init__(cfg, store, fetcher)
+    """A worker's pipeline: every fetch checked against the hosts it owns. A source's discovery
+    writes nothing until it is over: one that leads to another worker's host is dropped here and
+    read again by the parent, as if this process had never started it."""
+
+    def __init__(self, cfg: Config, store: Store, fetcher: ShardFetcher, matcher: TopicMatcher | None) -> None:
+        super().__init__(cfg, store, fetcher, matcher=matcher)
         self.shard = fetcher
+        self._held: dict[str, list[tuple[str, Callable[[], object], str]]] = {}
 
     async def _get(self, source: SourceConfig, url: str, job: Job | None, etag: str | None,
                    modified: str | None) -> Page:
-        if job is None:
-            return await super()._get(source, url, job, etag, modified)
-        return await self.shard.fetch_job(job, source=source, etag=etag, last_modified=modified)
+        return await self.shard.fetch_job(job or Job(Link(url, source.name)), source=source, etag=etag,
+                                          last_modified=modified)
+
+    async def discover_here(self, source: SourceConfig) -> Discovery | None:
+        """:meth:`discover_source`, or None when it needs a host this process does not own."""
+        self._held[source.name] = []
+        try:
+            found = await self.discover_source(source)
+        except Handoff:
+            del self._held[source.name]  # nothing of it written
+            return None
+        self._release(source)
+        return found
+
+    def _write_later(self, source: SourceConfig, url: str, op: Callable[[], object], what: str) -> None:
+        held = self._held.get(source.name)
+        if held is None:
+            super()._write_later(source, url, op, what)
+        else:
+            held.append((url, op, what))
+
+    def _release(self, source: SourceConfig) -> None:
+        for url, op, what in self._held.pop(source.name, ()):
+            super()._write_later(source, url, op, what)
+
+    async def process_links(self, source: SourceConfig, jobs: Sequence[Job], report: SourceReport, *,
+                            page: Page | None = None) -> None:
+        self._release(source)  # (a single page's discovery ends here)
+        await super().process_links(source, jobs, report, page=page)
 
 
 # ---------------------------------------------------------------------------- messages
@@ -195,6 +238,7 @@ class _Spec:
     spawned: bool
     log_level: int
     log_format: str
+    matcher: TopicMatcher | None = None  # the parent's, when forked (else compiled in the worker)
 
 
 @dataclass
@@ -203,6 +247,7 @@ class _Round:
     hosts: frozenset[str]
     gates: dict[str, GateState]
     robots: dict[str, Robots]
+    discover: list[str] = field(default_factory=list)  # sources whose discovery starts here
 
 
 @dataclass
@@ -211,6 +256,8 @@ class _Result:
     handoffs: list[tuple[str, Job, bool]]
     gates: dict[str, GateState]
     robots: dict[str, Robots]
+    found: list[Discovery] = field(default_factory=list)  # the sources discovered here (links left out)
+    rediscover: list[str] = field(default_factory=list)  # sources whose discovery needs the parent
 
 
 # ---------------------------------------------------------------------------- the worker process
@@ -233,9 +280,12 @@ def _worker_main(conn: Connection, spec: _Spec) -> None:
 
 
 class _ProgressSender:
+    """Progress (links done, links found per source) to the parent, a few times a second."""
+
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.done: Counter[str] = Counter()
+        self.found: dict[str, int] = {}
         self.sent_at = time.monotonic()
 
     def add(self, source: str, n: int) -> None:
@@ -243,10 +293,15 @@ class _ProgressSender:
         if time.monotonic() - self.sent_at >= PROGRESS_EVERY:
             self.flush()
 
+    def links(self, source: str, n: int) -> None:
+        self.found[source] = n
+        self.flush()
+
     def flush(self) -> None:
-        if self.done:
-            self.conn.send(("progress", dict(self.done)))
+        if self.done or self.found:
+            self.conn.send(("progress", (dict(self.done), dict(self.found))))
             self.done.clear()
+            self.found.clear()
         self.sent_at = time.monotonic()
 
 
@@ -254,9 +309,10 @@ async def _serve(conn: Connection, spec: _Spec) -> None:
     cfg = spec.cfg
     store = Store.open(spec.db_path, migrate=False)
     fetcher = ShardFetcher(cfg.fetch, trusted_hosts=trusted_hosts(cfg))
-    pipe = _WorkerPipeline(cfg, store, fetcher)
+    pipe = _WorkerPipeline(cfg, store, fetcher, spec.matcher)
     progress = _ProgressSender(conn)
     pipe.progress = progress.add
+    pipe.on_links = progress.links
     try:
         while True:
             message = conn.recv()  # between rounds this process has nothing else to do
@@ -265,48 +321,55 @@ async def _serve(conn: Connection, spec: _Spec) -> None:
             work: _Round = message[1]
             fetcher.owned = work.hosts
             seed_state(fetcher, work.gates, work.robots)
+            pipe.handoffs = []
+            result = _Result({}, pipe.handoffs, {}, {})
             by_source: dict[str, list[Job]] = {}
             for name, job in work.jobs:
                 by_source.setdefault(name, []).append(job)
-            reports = {name: SourceReport(source=name) for name in by_source}
-            pipe.handoffs = []
-            await asyncio.gather(*(pipe.process_links(cfg.source(name), jobs, reports[name])
+            for name in by_source:
+                result.reports[name] = SourceReport(source=name)
+
+            await asyncio.gather(*(_discover_here(pipe, cfg.source(name), work.hosts, result) for name in work.discover),
+                                 *(pipe.process_links(cfg.source(name), jobs, result.reports[name])
                                    for name, jobs in by_source.items()))
             pipe.writes.flush()
             progress.flush()
-            gates, robots = export_state(fetcher, set(work.hosts))
-            conn.send(("done", _Result(reports, pipe.handoffs, gates, robots)))
+            result.gates, result.robots = export_state(fetcher, set(work.hosts))
+            conn.send(("done", result))
     finally:
         await fetcher.aclose()
         store.close()
 
 
+async def _discover_here(pipe: _WorkerPipeline, source: SourceConfig, hosts: frozenset[str], result: _Result) -> None:
+    """A source's discovery in a worker, then its links on hosts this worker owns; the others go
+    back to the parent (and so does the source, when its discovery needs another worker's host)."""
+    found = await pipe.discover_here(source)
+    if found is None:
+        result.rediscover.append(source.name)
+        return
+    mine = [Job(link) for link in found.links if host_of(link.url) in hosts]
+    pipe.handoffs.extend((source.name, Job(link), False) for link in found.links if host_of(link.url) not in hosts)
+    found.links = []
+    result.found.append(found)
+    await pipe.process_links(found.source, mine, found.report)
+
+
 # ---------------------------------------------------------------------------- the parent
 
-@dataclass
-class _Plan:
-    found: list[Discovery]
-    jobs: list[tuple[str, Job]]
-    workers: int
-    gates: dict[str, GateState] = field(default_factory=dict)
-    robots: dict[str, Robots] = field(default_factory=dict)
-
-
 class _Owners:
-    """Which worker owns each host, for the whole run: hosts are dealt out by their number of
-    links, largest first, each to the worker with the fewest links so far."""
+    """Which worker owns each host, for the whole run: hosts are dealt out by their weight (their
+    sources, then their links), largest first, each to the worker with the least so far."""
 
     def __init__(self, workers: int) -> None:
         self.of: dict[str, int] = {}
         self.load = [0] * workers
         self.alive = set(range(workers))
 
-    def assign(self, jobs: Sequence[tuple[str, Job]]) -> None:
-        counts = Counter(job.host for _name, job in jobs)
-        for host, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+    def assign(self, weights: Counter[str]) -> None:
+        for host, n in sorted(weights.items(), key=lambda kv: (-kv[1], kv[0])):
             if self.of.get(host) not in self.alive:
-                worker = min(self.alive, key=lambda w: (self.load[w], w))
-                self.of[host] = worker
+                self.of[host] = min(self.alive, key=lambda w: (self.load[w], w))
             self.load[self.of[host]] += n
 
     def hosts(self, worker: int) -> frozenset[str]:
@@ -331,15 +394,23 @@ def fetch_in_workers(cfg: Config, *, workers: int, db_path: str | None = None, s
     """Run the sources once over ``workers`` processes (see the module docstring) and deliver the
     alerts; the same summary as :meth:`Monitor.fetch`. Call it with no event loop running."""
     path = db_path or cfg.database_path
-    started = asyncio.run(_discover(cfg, path, sources, workers, progress, on_links))
-    if isinstance(started, FetchSummary):
-        return started
-    _process(cfg, path, started, progress)
-    return asyncio.run(_finish(cfg, path, started.found))
+    chosen = Monitor(cfg).select(sources)
+    n = min(workers, len({host_of(s.url) for s in chosen}))
+    if n > 1:  # each worker discovers the sources of the hosts it owns
+        Store.open(path).close()  # migrations, before any worker opens the file
+        found = _Run(cfg, path, n, progress, on_links).run(chosen, [])
+    else:  # one source host: discovered here, then shared out if its links are on several hosts
+        started = asyncio.run(_discover(cfg, path, sources, workers, progress, on_links))
+        if isinstance(started, FetchSummary):
+            return started
+        found, jobs, n = started
+        found = _Run(cfg, path, n, progress, on_links).run(found, jobs)
+    return asyncio.run(_finish(cfg, path, found))
 
 
 async def _discover(cfg: Config, db_path: str, sources: Sequence[str] | None, workers: int,
-                    progress: Progress | None, on_links: Callable[[str, int], None] | None) -> FetchSummary | _Plan:
+                    progress: Progress | None, on_links: Callable[[str, int], None] | None
+                    ) -> FetchSummary | tuple[list[Discovery], list[tuple[str, Job]], int]:
     async with Monitor(cfg, db_path=db_path) as mon:
         pipe = mon.pipeline(progress)
         pipe.on_links = on_links
@@ -351,138 +422,216 @@ async def _discover(cfg: Config, db_path: str, sources: Sequence[str] | None, wo
                                    for f in found))
             return await mon.deliver([pipe.finish_source(f) for f in found])
         pipe.writes.flush()
-        gates, robots = export_state(mon.fetcher)
-        return _Plan(found, jobs, n, gates, robots)
+        for f in found:
+            f.links = []
+        return found, jobs, n
 
 
 async def _finish(cfg: Config, db_path: str, found: list[Discovery]) -> FetchSummary:
     async with Monitor(cfg, db_path=db_path) as mon:
         pipe = mon.pipeline()
-        return await mon.deliver([pipe.finish_source(f) for f in found])
+        with mon.store.write():  # every source's record in one transaction
+            reports = [pipe.finish_source(f, upkeep=False) for f in found]
+        mon.store.maybe_apply_retention(cfg.retention)
+        return await mon.deliver(reports)
 
 
-async def _read_robots(cfg: Config, gates: dict[str, GateState], robots: dict[str, Robots],
-                       urls: Sequence[str]) -> tuple[dict[str, GateState], dict[str, Robots]]:
-    """robots.txt of the origins of ``urls``, read here (following redirects to any host) while
-    the workers wait between rounds."""
+async def _read_here(cfg: Config, db_path: str, gates: dict[str, GateState], robots: dict[str, Robots],
+                     robots_of: Sequence[str], sources: Sequence[SourceConfig]
+                     ) -> tuple[dict[str, GateState], dict[str, Robots], list[Discovery]]:
+    """While the workers wait between rounds: robots.txt of the origins of ``robots_of`` (it
+    redirects to another worker's host), and the discovery of ``sources`` (it led to one)."""
     async with Fetcher(cfg.fetch, trusted_hosts=trusted_hosts(cfg)) as fetcher:
         seed_state(fetcher, gates, robots)
-        await asyncio.gather(*(fetcher.robots_for(url) for url in {origin_of(u): u for u in urls}.values()))
-        return export_state(fetcher)
+        await asyncio.gather(*(fetcher.robots_for(url) for url in {origin_of(u): u for u in robots_of}.values()))
+        found: list[Discovery] = []
+        if sources:
+            with Store.open(db_path, migrate=False) as store:
+                pipe = Pipeline(cfg, store, fetcher)
+                found = list(await asyncio.gather(*(pipe.discover_source(s) for s in sources)))
+                pipe.writes.flush()
+        return (*export_state(fetcher), found)
 
 
-def _process(cfg: Config, db_path: str, plan: _Plan, progress: Progress | None) -> None:
-    reports = {f.source.name: f.report for f in plan.found}
-    ctx = _context()
-    spawned = ctx.get_start_method() != "fork"
-    root_handlers = logging.getLogger().handlers
-    fmt = "json" if root_handlers and isinstance(root_handlers[0].formatter, JsonFormatter) else "text"
-    level = logging.getLogger("monitor").getEffectiveLevel()
-    procs, conns = [], []
-    for i in range(plan.workers):
-        mine, theirs = ctx.Pipe()
-        proc = ctx.Process(target=_worker_main, name=f"monitor-worker-{i}", daemon=True,
-                           args=(theirs, _Spec(cfg, db_path, i, spawned, level, fmt)))
-        proc.start()
-        theirs.close()
-        procs.append(proc)
-        conns.append(mine)
-    log.info("%d worker processes (%s) for %d links", plan.workers, ctx.get_start_method(), len(plan.jobs))
-    owners = _Owners(plan.workers)
-    gates, robots = dict(plan.gates), dict(plan.robots)
-    jobs = plan.jobs
-    try:
-        while jobs:
-            owners.assign(jobs)
-            rounds: dict[int, list[tuple[str, Job]]] = {}
-            for name, job in jobs:
-                rounds.setdefault(owners.of[job.host], []).append((name, job))
-            for worker, work in rounds.items():
-                hosts = owners.hosts(worker)
-                conns[worker].send(("round", _Round(work, hosts, {h: s for h, s in gates.items() if h in hosts},
-                                                    {o: r for o, r in robots.items() if host_of(o) in hosts})))
-            jobs, need_robots = [], []
-            for worker, result in _collect(conns, procs, rounds, progress).items():
-                if isinstance(result, str):  # the worker died: its links of this round failed
-                    owners.alive.discard(worker)
-                    for name, job in rounds[worker]:
-                        reports[name].failed += 1
-                        reports[name].errors.append(f"{job.link.url}: {result}")
-                    for host in owners.hosts(worker):  # whatever it sent last: wait a full delay
-                        gates[host] = (time.monotonic() + cfg.fetch.per_host_delay, *gates.get(host, (0, 0, 0, None))[1:])
-                    continue
-                for name, part in result.reports.items():
-                    _add(reports[name], part)
-                gates.update(result.gates)
-                robots.update(result.robots)
-                for name, job, for_robots in result.handoffs:
-                    jobs.append((name, job))
-                    if for_robots and job.start:
-                        need_robots.append(job.start)
-            if not owners.alive and jobs:
-                for name, job in jobs:
-                    reports[name].failed += 1
-                    reports[name].errors.append(f"{job.link.url}: no worker process left")
-                break
-            if jobs:
-                log.info("%d link(s) go on in the worker that owns the host they were redirected to", len(jobs))
-            if need_robots:
-                log.info("robots.txt read here for %d origin(s): it redirects to another worker's host",
-                         len({origin_of(u) for u in need_robots}))
-                gates, robots = asyncio.run(_read_robots(cfg, gates, robots, need_robots))
-    finally:
-        for conn in conns:
+class _Run:
+    """The parent's side of one run: worker processes, rounds of work, their answers."""
+
+    def __init__(self, cfg: Config, db_path: str, workers: int, progress: Progress | None,
+                 on_links: Callable[[str, int], None] | None) -> None:
+        self.cfg, self.db_path, self.workers = cfg, db_path, workers
+        self.progress, self.on_links = progress, on_links
+        self.procs: list[Any] = []
+        self.conns: list[Connection] = []
+        self.started = utcnow().isoformat()
+
+    def run(self, sources: list[SourceConfig] | list[Discovery], jobs: list[tuple[str, Job]]) -> list[Discovery]:
+        """Discover ``sources`` (SourceConfigs) in the workers, or take their Discoveries and
+        ``jobs`` as found here; process every link; the Discoveries, with the workers' counts."""
+        found: dict[str, Discovery] = {}
+        order: list[str] = []
+        discover: list[SourceConfig] = []
+        for item in sources:
+            if isinstance(item, Discovery):
+                found[item.source.name] = item
+                order.append(item.source.name)
+            else:
+                discover.append(item)
+                order.append(item.name)
+        self._start()
+        try:
+            self._rounds(found, discover, jobs)
+        finally:
+            self._stop()
+        return [found[name] for name in order]
+
+    def _start(self) -> None:
+        ctx = _context()
+        spawned = ctx.get_start_method() != "fork"
+        matcher = None
+        if not spawned:  # imported and compiled once here, shared by every forked worker
+            import monitor.extract  # noqa: F401
+
+            matcher = compile_topics(self.cfg.topics, self.cfg.aliases)
+        root_handlers = logging.getLogger().handlers
+        fmt = "json" if root_handlers and isinstance(root_handlers[0].formatter, JsonFormatter) else "text"
+        level = logging.getLogger("monitor").getEffectiveLevel()
+        for i in range(self.workers):
+            mine, theirs = ctx.Pipe()
+            proc = ctx.Process(target=_worker_main, name=f"monitor-worker-{i}", daemon=True,
+                               args=(theirs, _Spec(self.cfg, self.db_path, i, spawned, level, fmt, matcher)))
+            proc.start()
+            theirs.close()
+            self.procs.append(proc)
+            self.conns.append(mine)
+        log.info("%d worker processes (%s)", self.workers, ctx.get_start_method())
+
+    def _stop(self) -> None:
+        for conn in self.conns:
             try:
                 conn.send(("stop",))
             except OSError:
                 pass
         deadline = time.monotonic() + STOP_WAIT
-        for proc in procs:
+        for proc in self.procs:
             proc.join(max(0.1, deadline - time.monotonic()))
             if proc.is_alive():
                 proc.terminate()
                 proc.join(2)
-        for conn in conns:
+        for conn in self.conns:
             conn.close()
 
+    def _rounds(self, found: dict[str, Discovery], discover: list[SourceConfig], jobs: list[tuple[str, Job]]) -> None:
+        cfg = self.cfg
+        owners = _Owners(self.workers)
+        owners.assign(Counter(host_of(s.url) for s in discover))
+        gates: dict[str, GateState] = {}
+        robots: dict[str, Robots] = {}
+        while jobs or discover:
+            owners.assign(Counter(job.host for _name, job in jobs))
+            work: dict[int, _Round] = {}
+            for name, job in jobs:
+                work.setdefault(owners.of[job.host], _Round([], frozenset(), {}, {})).jobs.append((name, job))
+            for source in discover:
+                work.setdefault(owners.of[host_of(source.url)], _Round([], frozenset(), {}, {})).discover.append(
+                    source.name)
+            for worker, part in work.items():
+                part.hosts = owners.hosts(worker)
+                part.gates = {h: s for h, s in gates.items() if h in part.hosts}
+                part.robots = {o: r for o, r in robots.items() if host_of(o) in part.hosts}
+                self.conns[worker].send(("round", part))
+            jobs, discover, need_robots = [], [], []
+            for worker, result in self._collect(work).items():
+                if isinstance(result, str):  # the worker died: its work of this round failed
+                    owners.alive.discard(worker)
+                    self._lost(found, work[worker], result)
+                    for host in owners.hosts(worker):  # whatever it sent last: wait a full delay
+                        gates[host] = (time.monotonic() + cfg.fetch.per_host_delay, *gates.get(host, (0, 0, 0, None))[1:])
+                    continue
+                for f in result.found:
+                    found[f.source.name] = f
+                for name, part_report in result.reports.items():
+                    _add(found[name].report, part_report)
+                gates.update(result.gates)
+                robots.update(result.robots)
+                discover += [cfg.source(name) for name in result.rediscover]
+                for name, job, for_robots in result.handoffs:
+                    jobs.append((name, job))
+                    if for_robots and job.start:
+                        need_robots.append(job.start)
+            if not owners.alive:
+                for name, job in jobs:
+                    found[name].report.failed += 1
+                    found[name].report.errors.append(f"{job.link.url}: no worker process left")
+                break
+            if discover:  # discoveries that led to another worker's host: read here, all workers waiting
+                log.info("%d source(s) discovered here: they lead to hosts of more than one worker", len(discover))
+            if need_robots:
+                log.info("robots.txt read here for %d origin(s): it redirects to another worker's host",
+                         len({origin_of(u) for u in need_robots}))
+            if discover or need_robots:
+                gates, robots, again = asyncio.run(_read_here(cfg, self.db_path, gates, robots, need_robots, discover))
+                for f in again:
+                    found[f.source.name] = f
+                    jobs += [(f.source.name, Job(link)) for link in f.links]
+                    f.links = []
+                    if self.on_links:
+                        self.on_links(f.source.name, f.report.links)
+                discover = []
+            if jobs:
+                log.info("%d link(s) go on in the worker that owns their host", len(jobs))
 
-def _collect(conns: list[Connection], procs: list[Any], rounds: dict[int, list[tuple[str, Job]]],
-             progress: Progress | None) -> dict[int, _Result | str]:
-    """Each busy worker's answer (or why it has none), passing progress on as it comes."""
-    results: dict[int, _Result | str] = {}
-    busy = {conns[w]: w for w in rounds}
-    sentinels = {procs[w].sentinel: w for w in rounds}
-    while busy:
-        for ready in wait([*busy, *(s for s, w in sentinels.items() if conns[w] in busy)]):
-            if isinstance(ready, int):
-                worker = sentinels[ready]
-                conn = conns[worker]
-                if conn in busy and not conn.poll():
-                    del busy[conn]
+    def _lost(self, found: dict[str, Discovery], work: _Round, why: str) -> None:
+        for name, job in work.jobs:
+            found[name].report.failed += 1
+            found[name].report.errors.append(f"{job.link.url}: {why}")
+        for name in work.discover:
+            if name not in found:
+                found[name] = Discovery(self.cfg.source(name), SourceReport(source=name), self.started)
+            found[name].report.error = why
+
+    def _collect(self, work: dict[int, _Round]) -> dict[int, _Result | str]:
+        """Each busy worker's answer (or why it has none), passing progress on as it comes."""
+        conns, procs = self.conns, self.procs
+        results: dict[int, _Result | str] = {}
+        busy = {conns[w]: w for w in work}
+        sentinels = {procs[w].sentinel: w for w in work}
+        while busy:
+            for ready in wait([*busy, *(s for s, w in sentinels.items() if conns[w] in busy)]):
+                if isinstance(ready, int):
+                    worker = sentinels[ready]
+                    conn = conns[worker]
+                    if conn in busy and not conn.poll():
+                        del busy[conn]
+                        results[worker] = f"worker process {worker} ended (exit code {procs[worker].exitcode})"
+                    continue
+                assert isinstance(ready, Connection)
+                worker = busy.get(ready, -1)
+                if worker < 0:
+                    continue
+                try:
+                    kind, payload = ready.recv()
+                except (EOFError, OSError):
+                    del busy[ready]
                     results[worker] = f"worker process {worker} ended (exit code {procs[worker].exitcode})"
-                continue
-            assert isinstance(ready, Connection)
-            worker = busy.get(ready, -1)
-            if worker < 0:
-                continue
-            try:
-                kind, payload = ready.recv()
-            except (EOFError, OSError):
-                del busy[ready]
-                results[worker] = f"worker process {worker} ended (exit code {procs[worker].exitcode})"
-                continue
-            if kind == "progress":
-                if progress:
-                    for name, n in payload.items():
-                        progress(name, n)
-            elif kind == "done":
-                del busy[ready]
-                results[worker] = payload
-            else:  # "error": its traceback
-                log.error("worker process %d failed:\n%s", worker, payload)
-                del busy[ready]
-                results[worker] = f"worker process {worker} failed: {payload.strip().splitlines()[-1]}"
-    return results
+                    continue
+                if kind == "progress":
+                    done, links = payload
+                    for name, k in links.items():
+                        if self.on_links:
+                            self.on_links(name, k)
+                    for name, k in done.items():
+                        if self.progress:
+                            self.progress(name, k)
+                elif kind == "done":
+                    del busy[ready]
+                    results[worker] = payload
+                    log.debug("worker %d done with its round (%d links, %d sources to discover)", worker,
+                              len(work[worker].jobs), len(work[worker].discover))
+                else:  # "error": its traceback
+                    log.error("worker process %d failed:\n%s", worker, payload)
+                    del busy[ready]
+                    results[worker] = f"worker process {worker} failed: {payload.strip().splitlines()[-1]}"
+        return results
 
 
 def _add(report: SourceReport, part: SourceReport) -> None:

@@ -26,7 +26,7 @@ from monitor.errors import ConfigError
 from .conftest import make_config, run_cli
 from .faults import Fault, FaultServer, InFlight
 
-HOSTS = ("127.0.0.1", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6")
+HOSTS = ("127.0.0.1", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6", "127.0.0.7")
 WORDS = ("harbour council budget river school bridge market railway hospital festival library energy "
          "museum station farmers teachers engineers nurses voters traders ministers mayor province "
          "village coast valley north south east west spring autumn winter summer report plan vote "
@@ -68,7 +68,7 @@ def rss(links: list[str]) -> bytes:
 
 def build_site(servers: list[FaultServer], hold: float = 0.0) -> list[dict[str, Any]]:
     """Routes on every server; returns the config's sources."""
-    a, b, c, d, e = servers
+    a, b, c, d, e, f = servers
     links: dict[FaultServer, list[str]] = defaultdict(list)
     for s_no, server in enumerate(servers[:4]):  # eight ordinary articles per host, three of them on topic
         for i in range(8):
@@ -101,9 +101,10 @@ def build_site(servers: list[FaultServer], hold: float = 0.0) -> list[dict[str, 
     b.route("/news/2026/loop", Fault(302, b"", {"location": loop_a}, hold=hold))
     links[a].append(loop_a)
     links[d].append(d.url + "/news/2026/gone")
-    # A host no source names, reached through the feed, whose robots.txt lives on another host.
-    d.route("/robots-of-e.txt", Fault(200, b"User-agent: *\nDisallow: /news/2026/private\n", {"content-type": "text/plain"}))
-    e.route("/robots.txt", Fault(301, b"", {"location": d.url + "/robots-of-e.txt"}))
+    # A host no source names, reached through the feed, whose robots.txt lives on a host no worker
+    # owns (nothing else is fetched there): the parent reads it between rounds.
+    f.route("/robots-of-e.txt", Fault(200, b"User-agent: *\nDisallow: /news/2026/private\n", {"content-type": "text/plain"}))
+    e.route("/robots.txt", Fault(301, b"", {"location": f.url + "/robots-of-e.txt"}))
     wire_only = [e.route("/news/2026/open", html(article("An open page", paragraphs(777)), hold)),
                  e.route("/news/2026/private", html(article("A private page", paragraphs(778)), hold))]
     # Sources: a listing on each host with its own links, and on host a a feed whose links are on
@@ -118,6 +119,12 @@ def build_site(servers: list[FaultServer], hold: float = 0.0) -> list[dict[str, 
     a.route("/feed.xml", Fault(200, rss(links[a][len(links[a]) // 2:] + wire_only),
                                {"content-type": "application/rss+xml"}))
     sources.append({"name": "wire", "url": a.url + "/feed.xml", "kind": "feed", "max_age": "3650d"})
+    # A feed that moved to another host: its discovery needs two workers' hosts (the parent reads it).
+    relayed = [c.route(f"/news/2026/relayed-{i}", html(article(f"Relayed {i}", paragraphs(600 + i)), hold))
+               for i in range(2)]
+    c.route("/relay-feed.xml", Fault(200, rss(relayed), {"content-type": "application/rss+xml"}))
+    b.route("/relay.xml", Fault(301, b"", {"location": c.url + "/relay-feed.xml"}))
+    sources.append({"name": "relay", "url": b.url + "/relay.xml", "kind": "feed", "max_age": "3650d"})
     return sources
 
 
@@ -177,8 +184,9 @@ def test_two_workers_store_what_one_process_stores(tmp_path: Path, servers: list
     two, done2 = run_fetch(tmp_path, "two", sources, webhook, 2)
     assert done2.returncode == 0, done2.stderr
     assert "2 worker processes" in done2.stderr  # the run was really split
-    assert "go on in the worker that owns the host" in done2.stderr  # redirects crossed workers
+    assert "go on in the worker that owns their host" in done2.stderr  # links and redirects crossed workers
     assert "robots.txt read here for 1 origin(s)" in done2.stderr  # and so did a robots.txt
+    assert "1 source(s) discovered here" in done2.stderr  # and a feed that moved to another worker's host
     sent_with_two = len(webhook.successful)
     one, done1 = run_fetch(tmp_path, "one", sources, webhook, 1)
     assert done1.returncode == 0, done1.stderr
@@ -186,7 +194,7 @@ def test_two_workers_store_what_one_process_stores(tmp_path: Path, servers: list
     sent_with_one = len(webhook.successful) - sent_with_two
 
     a, b = snapshot(two), snapshot(one)
-    assert len(a["articles"]) == 4 * 8 + 3 + 2 + 1  # ordinary articles, three copies, two redirected, one open
+    assert len(a["articles"]) == 4 * 8 + 3 + 2 + 1 + 2  # ordinary articles, three copies, two redirected, one open
     for part in ("articles", "stories", "topics", "alerts", "keys", "outcomes", "sources"):
         assert a[part] == b[part], part
     # The story told three times is one story, alerted once; every topic article alerted once.
@@ -214,9 +222,9 @@ def summary_rows(stdout: str) -> dict[str, list[str]]:
     rows = {}
     for line in stdout.splitlines():
         cells = [c.strip() for c in line.strip().strip("│").split("│")]
-        if len(cells) == 9 and cells[0].startswith(("host-", "wire")):
+        if len(cells) == 9 and cells[0].startswith(("host-", "wire", "relay")):
             rows[cells[0]] = cells[1:]
-    assert len(rows) == 5, stdout
+    assert len(rows) == 6, stdout
     return rows
 
 
@@ -248,9 +256,10 @@ def test_no_two_requests_on_one_host_at_once_across_workers(tmp_path: Path, serv
     assert "2 worker processes" in done.stderr
     assert [g.peak for g in gauges] == [1] * len(servers)  # each host: one request at a time, seen by the server
     assert overall.peak >= 2  # hosts did overlap: the gauges can see concurrency
-    for server in servers:
-        if server is not servers[4]:  # (the last one's robots.txt redirects to another host: read twice)
-            assert server.hits("/robots.txt") == 1  # read once per host, by whichever process came first
+    for server in servers[:4]:
+        assert server.hits("/robots.txt") == 1  # read once per host, by whichever process came first
+    assert servers[4].hits("/robots.txt") == 2  # (redirected to another host: asked by its worker, read here)
+    for server in servers[:5]:
         starts = sorted(s.time for s in server.seen)
         gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
         assert min(gaps) >= 0.05 - 0.005  # the host's delay between two requests, across processes too
@@ -280,5 +289,5 @@ def test_json_log_lines_from_workers_keep_their_context(tmp_path: Path, servers:
     lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]
     assert any(x["logger"] == "monitor.workers" and "2 worker processes" in x["message"] for x in lines)
     new = [x for x in lines if x["message"].startswith("new article")]
-    assert len(new) == 4 * 8 + 3 + 2 + 1  # every stored article, logged by the worker that stored it
+    assert len(new) == 4 * 8 + 3 + 2 + 1 + 2  # every stored article, logged by the worker that stored it
     assert all(x["source"] and x["url"].startswith("http://127.0.0.") for x in new)
