@@ -88,6 +88,9 @@ class TopicMatcher:
         self._by_name = {t.name: t for t in topics}
         self._always: list[int] = []
         self._by_atom: dict[int, list[int]] = {}
+        # every group of necessary atoms, checked before a triggered topic's tree is evaluated
+        self._requires: list[tuple[frozenset[int], ...]] = [
+            tuple(program.requirements(t.root) or ()) for t in topics]
         for topic in topics:
             trigger = program.trigger(topic.root)
             if trigger is None:
@@ -111,8 +114,11 @@ class TopicMatcher:
 
     def match(self, doc: Document) -> list[Match]:
         scan = self.scan(doc)
+        occ = scan.occ
         out: list[Match] = []
         for order in self.candidates(scan):
+            if not all(any(a in occ for a in group) for group in self._requires[order]):
+                continue  # a necessary word is missing: the tree cannot hold
             topic = self.topics[order]
             outcome = self.outcome(scan, topic)
             if outcome.matched:

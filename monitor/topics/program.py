@@ -122,6 +122,30 @@ class Program:
             return min(options, key=lambda t: sum(self.atom_cost(a) for a in t))
         return None
 
+    def requirements(self, node: CNode) -> list[frozenset[int]] | None:
+        """Groups of atoms such that a document matching ``node`` has at least one atom of every
+        group (None: no such condition can be told). Finer than :meth:`trigger`: every conjunct of
+        an AND or NEAR and every non-stop word of a phrase is a group, so a topic is evaluated only
+        when all its necessary words are there, not just its rarest one."""
+        if node.kind == LEAF:
+            leaf = self.leaves[node.leaf]
+            if not leaf.atoms:
+                return None
+            words = [a for a in leaf.atoms if self.atom_word[a].lower() not in STOPWORDS] or list(leaf.atoms)
+            return [frozenset({a}) for a in dict.fromkeys(words)]
+        if node.kind == OR:
+            union: set[int] = set()
+            for child in node.children:
+                sub = self.requirements(child)
+                if not sub:
+                    return None
+                union |= min(sub, key=len)
+            return [frozenset(union)]
+        if node.kind in (AND, NEAR):
+            groups = [g for c in node.children if c.kind != NOT and (sub := self.requirements(c)) for g in sub]
+            return groups or None
+        return None
+
     def positive_leaves(self, node: CNode, out: list[int] | None = None) -> list[int]:
         """Leaves not under a NOT: the ones whose finds are marked in snippets."""
         out = [] if out is None else out
