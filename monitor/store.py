@@ -52,8 +52,10 @@ def utcnow() -> datetime:
 class Store(SourceStateMixin):
     """The database. Open with :meth:`open`; close with :meth:`close` (or use ``with``)."""
 
-    def __init__(self, conn: sqlite3.Connection, *, clock: Clock = utcnow, path: str = ":memory:") -> None:
+    def __init__(self, conn: sqlite3.Connection, *, clock: Clock = utcnow, path: str = ":memory:",
+                 busy_timeout: float = 30.0) -> None:
         self.conn = conn
+        self.busy_timeout = busy_timeout
         self.db = sqlite_utils.Database(conn)
         self.clock = clock
         self.path = path
@@ -76,7 +78,7 @@ class Store(SourceStateMixin):
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {path}: {exc}") from None
-        store = cls(conn, clock=clock, path=path)
+        store = cls(conn, clock=clock, path=path, busy_timeout=busy_timeout)
         if migrate:
             try:
                 store.migrate()
@@ -135,6 +137,32 @@ class Store(SourceStateMixin):
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise StoreError(f"{self.path}: cannot begin a write: {exc}") from None
+        try:
+            yield self.db
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.conn.execute("COMMIT")
+
+    def try_begin_write(self) -> bool:
+        """Begin a write transaction if the write lock is free right now, without waiting for it:
+        True when begun (go on with :meth:`continue_write`), False when another connection holds it."""
+        self.conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                return False
+            raise StoreError(f"{self.path}: cannot begin a write: {exc}") from None
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        return True
+
+    @contextmanager
+    def continue_write(self) -> Iterator[sqlite_utils.Database]:
+        """The rest of a write transaction :meth:`try_begin_write` began: COMMIT, or ROLLBACK on error."""
         try:
             yield self.db
         except BaseException:

@@ -334,6 +334,8 @@ async def _serve(conn: Connection, spec: _Spec) -> None:
                                    for name, jobs in by_source.items()))
             pipe.writes.flush()
             progress.flush()
+            log.debug("worker %d: %d batches written, %d tries found the write lock taken", spec.index,
+                      pipe.writes.batches, pipe.writes.busy)
             result.gates, result.robots = export_state(fetcher, set(work.hosts))
             conn.send(("done", result))
     finally:

@@ -158,3 +158,30 @@ def test_an_exact_copy_s_fingerprint_is_read_not_worked_out(tmp_path: Path, monk
         assert result.status == "new" and result.story_id == 1
         with pytest.raises(AssertionError, match="worked out again"):  # another text is worked out
             store.fingerprint(article(3, list(SYNDICATED_PARAGRAPHS), SEED_TITLE))
+
+
+def test_a_batch_due_while_another_process_writes_waits_without_stopping_the_loop(tmp_path: Path) -> None:
+    """The loop goes on (fetches, extraction) while the other writer holds the lock; the batch is
+    applied as soon as the lock is free, with whatever was queued meanwhile."""
+    path = tmp_path / "m.db"
+    Store.open(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    with Store.open(path, migrate=False) as store:
+        async def go() -> tuple[int, int, list[Any]]:
+            writes = BatchWriter(store, articles=2, delay=10)
+            futures = [writes.submit(saver(store, article(i)), article=True) for i in range(2)]  # due now
+            ticks = 0
+            for _ in range(10):  # the loop is not blocked: these sleeps run while the batch waits
+                await asyncio.sleep(0.01)
+                ticks += 1
+            assert not any(f.done() for f in futures) and writes.busy > 0
+            futures.append(writes.submit(saver(store, article(2)), article=True))  # joins the waiting batch
+            holder.execute("ROLLBACK")
+            results = await asyncio.wait_for(asyncio.gather(*futures), 2)
+            return ticks, writes.batches, results
+
+        ticks, batches, results = asyncio.run(go())
+    holder.close()
+    assert ticks == 10 and batches == 1
+    assert [r.status for r in results] == ["new"] * 3
