@@ -8,6 +8,7 @@ evaluated (a topic's trigger is a set of words one of which any match must conta
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -88,9 +89,14 @@ class TopicMatcher:
         self._by_name = {t.name: t for t in topics}
         self._always: list[int] = []
         self._by_atom: dict[int, list[int]] = {}
-        # every group of necessary atoms, checked before a triggered topic's tree is evaluated
-        self._requires: list[tuple[frozenset[int], ...]] = [
-            tuple(program.requirements(t.root) or ()) for t in topics]
+        # what a triggered topic needs before its tree is evaluated (see Program.requirements): the
+        # atoms that must all be there (one-atom groups), and the groups of which one atom must be
+        self._needs: list[frozenset[int]] = []
+        self._needs_one_of: list[tuple[frozenset[int], ...]] = []
+        for topic in topics:
+            groups = program.requirements(topic.root) or []
+            self._needs.append(frozenset(a for g in groups if len(g) == 1 for a in g))
+            self._needs_one_of.append(tuple(dict.fromkeys(g for g in groups if len(g) > 1)))
         for topic in topics:
             trigger = program.trigger(topic.root)
             if trigger is None:
@@ -112,13 +118,18 @@ class TopicMatcher:
                 found.update(orders)
         return sorted(found)
 
+    def evaluated(self, scan: Scan) -> list[int]:
+        """The candidates whose necessary words are all in the document: the trees match evaluates."""
+        present = set(scan.occ)
+        missing = present.isdisjoint  # a group none of whose atoms is present
+        needs, needs_one_of = self._needs, self._needs_one_of
+        return [order for order in self.candidates(scan)
+                if needs[order] <= present and not any(map(missing, needs_one_of[order]))]
+
     def match(self, doc: Document) -> list[Match]:
         scan = self.scan(doc)
-        occ = scan.occ
         out: list[Match] = []
-        for order in self.candidates(scan):
-            if not all(any(a in occ for a in group) for group in self._requires[order]):
-                continue  # a necessary word is missing: the tree cannot hold
+        for order in self.evaluated(scan):
             topic = self.topics[order]
             outcome = self.outcome(scan, topic)
             if outcome.matched:
@@ -145,9 +156,12 @@ class TopicMatcher:
     def marks(self, scan: Scan, topic: CompiledTopic, hits: list[Span]) -> list[Span]:
         """The finds of the topic's words that lie inside its hits: what snippets mark."""
         out: list[Span] = []
+        # hits are merged: sorted and apart, so the one hit that can hold a find starts at or before it
+        starts = [a for a, _ in hits]
         for leaf_id in topic.marked_leaves:
             for first, last in scan.cache.get(leaf_id, ()):
-                if any(a <= first and last <= b for a, b in hits):
+                k = bisect_right(starts, first) - 1
+                if k >= 0 and last <= hits[k][1]:
                     out.append((first, last))
         return out
 
