@@ -28,17 +28,24 @@ class Leaf:
 
 
 class CNode:
-    """A compiled query node. ``src`` is the syntax-tree node it came from (for explain)."""
+    """A compiled query node. ``src`` is the syntax-tree node it came from (for explain).
 
-    __slots__ = ("children", "distance", "kind", "leaf", "src")
+    ``slow``: a regex is in the subtree (a regex is run over every segment's text, word leaves are
+    looked up). ``plan``: the children in the order matching evaluates them, those without a regex
+    first, so an AND or NEAR that fails on its words never runs its regex (explain keeps ``children``).
+    """
+
+    __slots__ = ("children", "distance", "kind", "leaf", "plan", "slow", "src")
 
     def __init__(self, kind: int, src: Node, children: tuple[CNode, ...] = (), leaf: int = -1,
-                 distance: int = 0) -> None:
+                 distance: int = 0, slow: bool = False) -> None:
         self.kind = kind
         self.src = src
         self.children = children
         self.leaf = leaf
         self.distance = distance
+        self.slow = slow or any(c.slow for c in children)
+        self.plan = tuple(c for c in children if not c.slow) + tuple(c for c in children if c.slow)
 
 
 class Program:
@@ -79,10 +86,10 @@ class Program:
 
     def compile(self, node: Node) -> CNode:
         if isinstance(node, Term | Regex):
-            return CNode(LEAF, node, leaf=self.leaf(node))
+            return CNode(LEAF, node, leaf=self.leaf(node), slow=isinstance(node, Regex))
         if isinstance(node, Alias):
             inner = self.compile(node.body)
-            return CNode(inner.kind, node, inner.children, inner.leaf, inner.distance)
+            return CNode(inner.kind, node, inner.children, inner.leaf, inner.distance, inner.slow)
         if isinstance(node, And):
             return CNode(AND, node, tuple(self.compile(c) for c in node.children))
         if isinstance(node, Or):

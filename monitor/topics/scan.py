@@ -129,7 +129,7 @@ class Scan:
             return (got if got is not None else self.leaf(node.leaf)) or None
         if kind == AND:
             out: list[Span] = []
-            for child in node.children:
+            for child in node.plan:  # regexes last: the first part that fails ends it
                 if child.kind == LEAF:  # a leaf's finds read here, without a call
                     got = cache.get(child.leaf)
                     got = (got if got is not None else self.leaf(child.leaf)) or None
@@ -157,13 +157,13 @@ class Scan:
         if kind == NOT:
             return [] if self.eval(node.children[0]) is None else None
         assert kind == NEAR
-        left = self.eval(node.children[0])
-        if not left:
+        first = self.eval(node.plan[0])  # a regex side last; near() is the same either way round
+        if not first:
             return None
-        right = self.eval(node.children[1])
-        if not right:
+        second = self.eval(node.plan[1])
+        if not second:
             return None
-        return self.near(left, right, node.distance)[0] or None
+        return self.near(first, second, node.distance)[0] or None
 
     def near(self, left: list[Span], right: list[Span], distance: int) -> tuple[list[Span], int | None]:
         """Spans of the pairs within ``distance`` words, and the closest distance seen (for explain)."""
