@@ -44,8 +44,8 @@ class CNode:
         self.children = children
         self.leaf = leaf
         self.distance = distance
-        self.slow = slow or any(c.slow for c in children)
-        self.plan = tuple(c for c in children if not c.slow) + tuple(c for c in children if c.slow)
+        self.slow: bool = slow or any(c.slow for c in children)
+        self.plan: tuple[CNode, ...] = tuple(c for c in children if not c.slow) + tuple(c for c in children if c.slow)
 
 
 class Program:
