@@ -68,13 +68,14 @@ class Tokens:
     """A document cut into words. Parallel lists, one entry per word, for speed.
 
     ``words``, ``seg`` and ``bit`` are made at once (matching needs them). The words' character
-    offsets (``start[i]``, ``end[i]``) and sentences (``sent[i]``, ``sentences[n]``) are tables filled
-    one segment at a time, the first time a word of that segment is asked for: snippets, regex
-    leaves and explain need them, for the segments with hits, and most articles match no topic. A
-    sentence's number orders sentences as the document does and is consecutive within a segment
-    (see :data:`SENTENCE_STRIDE`)."""
+    offsets (:meth:`start`, :meth:`end`, :meth:`offsets`) and sentences (:meth:`sentence_of`,
+    :meth:`sentence`) are worked out one segment at a time, the first time a word of that segment is
+    asked about: snippets, regex leaves and explain need them, for the segments with hits, and most
+    articles match no topic. A sentence's number orders sentences as the document does and is
+    consecutive within a segment (see :data:`SENTENCE_STRIDE`). ``rendered`` keeps the snippets
+    already made from this document (topics that hit the same words share them)."""
 
-    __slots__ = ("_parts", "bit", "document", "end", "sent", "sentences", "seg", "segments", "start", "words")
+    __slots__ = ("_parts", "bit", "document", "rendered", "seg", "segments", "words")
 
     def __init__(self, doc: Document) -> None:
         self.document = doc
@@ -90,11 +91,8 @@ class Tokens:
         self._add("byline", doc.byline)
         self._add("source", doc.source)
         self._add("url", doc.url)
-        self._parts = parts = _Parts(self.words, self.seg, self.segments)
-        self.start: dict[int, int] = _WordTable(parts, _START)
-        self.end: dict[int, int] = _WordTable(parts, _END)
-        self.sent: dict[int, int] = _WordTable(parts, _SENT)
-        self.sentences: dict[int, tuple[int, int, int]] = _SentenceTable(parts)
+        self._parts = _Parts(self.words, self.segments)
+        self.rendered: dict[tuple[object, ...], str] = {}
 
     def _add(self, field: str, text: str) -> None:
         if not text or not text.strip():
@@ -110,94 +108,75 @@ class Tokens:
         """Start and end characters of the words of segment ``seg_no`` (in its text)."""
         return self._parts.offsets(seg_no)
 
+    def start(self, i: int) -> int:
+        """Where word ``i`` starts in its segment's text."""
+        seg_no = self.seg[i]
+        return self._parts.starts(seg_no)[i - self.segments[seg_no].first_word]
+
+    def end(self, i: int) -> int:
+        """Where word ``i`` ends in its segment's text."""
+        return self.start(i) + len(self.words[i])
+
+    def sentence_of(self, i: int) -> int:
+        """The number of the sentence word ``i`` is in."""
+        seg_no = self.seg[i]
+        return self._parts.sentences(seg_no)[1][i - self.segments[seg_no].first_word]
+
+    def sentence(self, number: int) -> tuple[int, int, int]:
+        """Sentence ``number``: (segment, start character, end character). IndexError if there is none."""
+        seg_no, k = divmod(number, SENTENCE_STRIDE)
+        if not 0 <= seg_no < len(self.segments):
+            raise IndexError(f"no sentence {number}")
+        a, b = self._parts.sentences(seg_no)[0][k]
+        return seg_no, a, b
+
     def surface(self, first: int, last: int) -> str:
         """The text from word ``first`` to word ``last`` (inclusive), as written."""
         seg = self.segments[self.seg[first]]
-        return seg.text[self.start[first]: self.end[last]]
-
-
-_START, _END, _SENT = range(3)
+        return seg.text[self.start(first): self.end(last)]
 
 
 class _Parts:
     """Offsets and sentences of a document's segments, worked out once each, when first asked for
-    (it holds the word lists, never the Tokens: no reference cycle)."""
+    (it holds the word list and segments, never the Tokens: no reference cycle)."""
 
-    __slots__ = ("_offsets", "_sentences", "seg", "segments", "words")
+    __slots__ = ("_ends", "_sentences", "_starts", "segments", "words")
 
-    def __init__(self, words: list[str], seg: list[int], segments: list[Segment]) -> None:
-        self.words, self.seg, self.segments = words, seg, segments
-        self._offsets: dict[int, tuple[list[int], list[int]]] = {}
-        self._sentences: dict[int, tuple[list[tuple[int, int, int]], list[int]]] = {}
+    def __init__(self, words: list[str], segments: list[Segment]) -> None:
+        self.words, self.segments = words, segments
+        self._starts: dict[int, list[int]] = {}
+        self._ends: dict[int, list[int]] = {}
+        self._sentences: dict[int, tuple[list[tuple[int, int]], list[int]]] = {}
 
-    def offsets(self, seg_no: int) -> tuple[list[int], list[int]]:
-        found = self._offsets.get(seg_no)
+    def starts(self, seg_no: int) -> list[int]:
+        found = self._starts.get(seg_no)
         if found is None:
-            segment = self.segments[seg_no]
-            start = list(map(_MATCH_START, WORD_RE.finditer(segment.text)))
-            end = list(map(add, start, map(len, self.words[segment.first_word: segment.end_word])))
-            found = self._offsets[seg_no] = (start, end)
+            found = self._starts[seg_no] = list(map(_MATCH_START, WORD_RE.finditer(self.segments[seg_no].text)))
         return found
 
-    def sentences(self, seg_no: int) -> tuple[list[tuple[int, int, int]], list[int]]:
-        """The sentences of segment ``seg_no`` ((segment, start, end) each) and each word's place among them."""
+    def offsets(self, seg_no: int) -> tuple[list[int], list[int]]:
+        start = self.starts(seg_no)
+        end = self._ends.get(seg_no)
+        if end is None:
+            segment = self.segments[seg_no]
+            end = self._ends[seg_no] = list(map(add, start, map(len, self.words[segment.first_word: segment.end_word])))
+        return start, end
+
+    def sentences(self, seg_no: int) -> tuple[list[tuple[int, int]], list[int]]:
+        """The sentences of segment ``seg_no`` ((start, end) each) and each word's sentence number."""
         found = self._sentences.get(seg_no)
         if found is None:
             segment = self.segments[seg_no]
             spans = sentence_spans(segment.text) if segment.field != "url" else [(0, len(segment.text))]
-            offsets = self.offsets(seg_no)[0]
+            offsets = self.starts(seg_no)
             # a word belongs to the last sentence starting at or before it (the first, for words before it)
+            base = seg_no * SENTENCE_STRIDE
             sent: list[int] = []
             lo = 0
             for k in range(1, len(spans)):
                 cut = bisect_left(offsets, spans[k][0], lo)
-                sent += [k - 1] * (cut - lo)
+                sent += [base + k - 1] * (cut - lo)
                 lo = cut
-            sent += [max(len(spans) - 1, 0)] * (len(offsets) - lo)
-            found = self._sentences[seg_no] = ([(seg_no, a, b) for a, b in spans], sent)
+            sent += [base + max(len(spans) - 1, 0)] * (len(offsets) - lo)
+            found = self._sentences[seg_no] = (spans, sent)
         return found
-
-
-class _WordTable(dict[int, int]):
-    """word index -> its start, end or sentence number; a segment's entries filled on first use."""
-
-    __slots__ = ("_kind", "_parts")
-
-    def __init__(self, parts: _Parts, kind: int) -> None:
-        super().__init__()
-        self._parts = parts
-        self._kind = kind
-
-    def __missing__(self, i: int) -> int:
-        parts = self._parts
-        if not -len(parts.words) <= i < len(parts.words):
-            raise IndexError(f"word {i} of {len(parts.words)}")
-        if i < 0:
-            return self[i + len(parts.words)]
-        seg_no = parts.seg[i]
-        first = parts.segments[seg_no].first_word
-        if self._kind == _SENT:
-            base = seg_no * SENTENCE_STRIDE
-            values: list[int] = [base + k for k in parts.sentences(seg_no)[1]]
-        else:
-            values = parts.offsets(seg_no)[self._kind]
-        self.update(zip(range(first, first + len(values)), values, strict=True))
-        return values[i - first]
-
-
-class _SentenceTable(dict[int, tuple[int, int, int]]):
-    """sentence number -> (segment, start, end); a segment's sentences filled on first use."""
-
-    __slots__ = ("_parts",)
-
-    def __init__(self, parts: _Parts) -> None:
-        super().__init__()
-        self._parts = parts
-
-    def __missing__(self, number: int) -> tuple[int, int, int]:
-        seg_no, k = divmod(number, SENTENCE_STRIDE)
-        if not 0 <= seg_no < len(self._parts.segments):
-            raise IndexError(f"no sentence {number}")
-        spans = self._parts.sentences(seg_no)[0]
-        self.update(zip(range(seg_no * SENTENCE_STRIDE, seg_no * SENTENCE_STRIDE + len(spans)), spans, strict=True))
-        return spans[k]

