@@ -479,11 +479,20 @@ class _Run:
             else:
                 discover.append(item)
                 order.append(item.name)
+        previous = None
+        if threading.current_thread() is threading.main_thread():  # SIGTERM stops the workers too
+            previous = signal.signal(signal.SIGTERM, _terminated)
         self._start()
         try:
             self._rounds(found, discover, jobs)
-        finally:
+        except BaseException:  # interrupted (Ctrl-C, SIGTERM) or failed: the workers stop now
+            self._stop(at_once=True)
+            raise
+        else:
             self._stop()
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
         return [found[name] for name in order]
 
     def _start(self) -> None:
@@ -507,13 +516,15 @@ class _Run:
             self.conns.append(mine)
         log.info("%d worker processes (%s)", self.workers, ctx.get_start_method())
 
-    def _stop(self) -> None:
+    def _stop(self, *, at_once: bool = False) -> None:
+        """Tell the workers to exit (between rounds they are waiting for work), or with ``at_once``
+        terminate them in the middle of a round (what they had not committed is fetched again next run)."""
         for conn in self.conns:
             try:
                 conn.send(("stop",))
             except OSError:
                 pass
-        deadline = time.monotonic() + STOP_WAIT
+        deadline = time.monotonic() + (0 if at_once else STOP_WAIT)
         for proc in self.procs:
             proc.join(max(0.1, deadline - time.monotonic()))
             if proc.is_alive():
@@ -634,6 +645,10 @@ class _Run:
                     del busy[ready]
                     results[worker] = f"worker process {worker} failed: {payload.strip().splitlines()[-1]}"
         return results
+
+
+def _terminated(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _add(report: SourceReport, part: SourceReport) -> None:

@@ -291,3 +291,66 @@ def test_json_log_lines_from_workers_keep_their_context(tmp_path: Path, servers:
     new = [x for x in lines if x["message"].startswith("new article")]
     assert len(new) == 4 * 8 + 3 + 2 + 1 + 2  # every stored article, logged by the worker that stored it
     assert all(x["source"] and x["url"].startswith("http://127.0.0.") for x in new)
+
+
+def test_spawned_workers_when_threads_run_give_the_same_articles(tmp_path: Path, servers: list[FaultServer],
+                                                                webhook: WebhookReceiver,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    """Called from a process with threads (here: the servers'), workers are spawned, not forked."""
+    import logging
+
+    from monitor.config import load_config
+    from monitor.workers import fetch_in_workers
+
+    caplog.set_level(logging.INFO, logger="monitor.workers")
+
+    sources = build_site(servers)
+    folder = tmp_path / "spawned"
+    folder.mkdir()
+    config = make_config(folder, sources, webhook=webhook, fetch={"allow_private_networks": True, "concurrency": 8})
+    summary = fetch_in_workers(load_config(config), workers=2)
+    assert summary.exit_code == 0
+    assert "2 worker processes (spawn)" in caplog.text
+    assert sum(r.new for r in summary.reports) == 4 * 8 + 3 + 2 + 1 + 2, [(r.source, r.links, r.new, r.error, r.errors[:2]) for r in summary.reports]
+    one, done = run_fetch(tmp_path, "one", sources, webhook, 1)
+    assert done.returncode == 0, done.stderr
+    a, b = snapshot(folder / "monitor.db"), snapshot(one)
+    for part in ("articles", "stories", "topics", "alerts", "keys", "outcomes"):
+        assert a[part] == b[part], part
+
+
+def test_sigterm_stops_the_workers_too(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    with FaultServer("127.0.0.1") as a, FaultServer("127.0.0.3") as b:
+        sources = []
+        for n, server in enumerate((a, b)):
+            links = [server.route(f"/news/2026/slow-{i}", html(article(f"Slow {i}", paragraphs(i)), hold=0.5))
+                     for i in range(20)]
+            server.route("/latest/", html(listing(links)))
+            sources.append({"name": f"slow-{n}", "url": server.url + "/latest/", "kind": "listing",
+                            "follow": "/news/2026/"})
+        config = make_config(tmp_path, sources, fetch={"allow_private_networks": True})
+        proc = subprocess.Popen([sys.executable, "-m", "monitor", "-v", "fetch", "--config", str(config),
+                                 "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                if "worker processes" in line:
+                    break
+            workers = psutil.Process(proc.pid).children()
+            assert len(workers) == 2
+            time.sleep(0.3)  # the workers are fetching (each page takes 0.5 s)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(10) == 128 + signal.SIGTERM
+            gone, alive = psutil.wait_procs(workers, timeout=5)
+            assert not alive
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
