@@ -18,6 +18,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 __all__ = [
@@ -66,6 +67,7 @@ AMP_CACHE_HOSTS: tuple[str, ...] = (".cdn.ampproject.org", ".bing-amp.com")
 AMP_CACHE_PATH = re.compile(r"^/[cvi]/(?:s/)?(?P<rest>[^/]+\.[^/]+(?:/.*)?)$")
 
 
+@lru_cache(maxsize=8192)  # a pure function the store calls several times per article with the same URLs
 def canonical_url(url: str) -> str:
     """The key of a page: one spelling per page. Lower-case host, https, no default port, no
     fragment, no tracking parameters, sorted query, no ``www.``/mobile/AMP variant, AMP-cache

@@ -31,7 +31,9 @@ class SourceStateMixin:
 
     # ------------------------------------------------------------------ fetch state
     def url_state(self, url: str) -> dict[str, Any] | None:
-        return self.one("SELECT * FROM urls WHERE url = ?", [url])
+        cur = self.db.conn.execute("SELECT * FROM urls WHERE url = ?", [url])  # (before every fetch: plain SQL)
+        row = cur.fetchone()
+        return None if row is None else dict(zip([d[0] for d in cur.description], row, strict=True))
 
     def record_fetch(self, *, source: str | None, url: str, outcome: str, status: int | None = None,
                      error: str | None = None, elapsed: float | None = None, etag: str | None = None,
