@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from operator import add
 from typing import TYPE_CHECKING
@@ -121,6 +121,18 @@ class Tokens:
         """The number of the sentence word ``i`` is in."""
         seg_no = self.seg[i]
         return self._parts.sentences(seg_no)[1][i - self.segments[seg_no].first_word]
+
+    def sentences_of(self, places: Iterable[int]) -> list[int]:
+        """The sentence number of each word in ``places`` (quickest when they come in order)."""
+        seg, segments, sentences = self.seg, self.segments, self._parts.sentences
+        out: list[int] = []
+        at, base, table = -1, 0, []
+        for i in places:
+            if seg[i] != at:
+                at = seg[i]
+                base, table = segments[at].first_word, sentences(at)[1]
+            out.append(table[i - base])
+        return out
 
     def sentence(self, number: int) -> tuple[int, int, int]:
         """Sentence ``number``: (segment, start character, end character). IndexError if there is none."""

@@ -31,17 +31,18 @@ def plain(snippet: str) -> str:
 def build_snippets(tokens: Tokens, hits: list[Span], marks: list[Span], limit: int = MAX_SNIPPETS,
                    width: int = SNIPPET_WIDTH) -> tuple[str, ...]:
     """Snippets for the merged ``hits`` of a match, marking the word spans in ``marks``."""
-    sentence_of = tokens.sentence_of
+    hits = sorted(hits)
+    ends = tokens.sentences_of([w for hit in hits for w in hit])  # first, last of each hit
     windows: list[list[int]] = []  # [first sentence, last sentence, number of marks]
-    for first, last in sorted(hits):
-        a, b = sentence_of(first), sentence_of(last)
+    for k in range(0, len(ends), 2):
+        a, b = ends[k], ends[k + 1]
         if windows and a <= windows[-1][1]:
             windows[-1][1] = max(windows[-1][1], b)
         else:
             windows.append([a, b, 0])
     # sentence numbers grow with word places: the marks of a window are a run of the sorted marks
     marks = sorted(marks)
-    mark_sentences = [sentence_of(first) for first, _ in marks]
+    mark_sentences = tokens.sentences_of([first for first, _ in marks])
     for window in windows:
         window[2] = bisect_right(mark_sentences, window[1]) - bisect_left(mark_sentences, window[0])
     best = sorted(windows, key=lambda w: (-w[2], w[0]))[:limit]
