@@ -131,20 +131,27 @@ class TopicMatcher:
         out: list[Match] = []
         for order in self.evaluated(scan):
             topic = self.topics[order]
-            outcome = self.outcome(scan, topic)
+            if (topic.sources is not None or topic.langs is not None) and _refusal(doc, topic):
+                continue
+            spans = scan.eval(topic.root)
+            if spans is None:  # most evaluated trees: no Outcome made for them
+                continue
+            outcome = self._judge(scan, topic, spans, True)
             if outcome.matched:
                 out.append(Match(topic.name, outcome.snippets, len(outcome.hits)))
         return out
 
     def outcome(self, scan: Scan, topic: CompiledTopic, snippets: bool = True) -> Outcome:
-        doc = scan.tokens.document
-        if not topic.accepts_source(doc.source):
-            return Outcome(False, f"source {doc.source!r} is not one of {sorted(topic.sources or ())}", [])
-        if not topic.accepts_lang(doc.lang):
-            return Outcome(False, f"language {doc.lang!r} is not one of {list(topic.langs or ())}", [])
+        refusal = _refusal(scan.tokens.document, topic)
+        if refusal is not None:
+            return Outcome(False, refusal, [])
         spans = scan.eval(topic.root)
         if spans is None:
             return Outcome(False, "the query does not hold", [])
+        return self._judge(scan, topic, spans, snippets)
+
+    def _judge(self, scan: Scan, topic: CompiledTopic, spans: list[Span], snippets: bool) -> Outcome:
+        """The rest of :meth:`outcome` once the query holds with ``spans``: min_hits, exclude, snippets."""
         hits = merge_spans(spans)
         if len(hits) < topic.min_hits:
             return Outcome(False, f"{_hits(len(hits))}, fewer than min_hits {topic.min_hits}", hits)
@@ -178,6 +185,15 @@ class TopicMatcher:
 
         topic = self.topic(name)
         return explain_topic(self, self.scan(doc), topic)
+
+
+def _refusal(doc: Document, topic: CompiledTopic) -> str | None:
+    """Why the topic does not look at this document at all (its sources or languages), else None."""
+    if not topic.accepts_source(doc.source):
+        return f"source {doc.source!r} is not one of {sorted(topic.sources or ())}"
+    if not topic.accepts_lang(doc.lang):
+        return f"language {doc.lang!r} is not one of {list(topic.langs or ())}"
+    return None
 
 
 def _hits(n: int) -> str:
