@@ -1,25 +1,30 @@
 """``monitor fetch --workers N``: one run spread over worker processes, each owning some hosts.
 
 A page is fetched, extracted, matched and stored in the process that fetched it: only URLs and
-counts travel between processes, never pages. The run has three phases:
+counts travel between processes, never pages. Worker processes are forked when nothing but the
+main thread runs here (the CLI), spawned otherwise. Every host is owned by one worker for the
+whole run (hosts are dealt out by weight, largest first, to the least-loaded worker: first by
+the sources on them, then by the links found on them), and only its owner fetches it. A worker
+has its own fetcher, extractor, matcher and database connection, and writes in batches
+(:class:`~monitor.store_batch.BatchWriter`). The run goes in rounds; between two rounds every
+worker waits for this process:
 
-1. **Discover** (this process, with its own polite fetcher): every source's listing, feed or
-   sitemaps are read into links, as :meth:`Pipeline.discover_source` does for ``monitor run``.
-   With fewer than two hosts to visit, or one worker, the links are processed here and the run
-   ends as a one-process run would.
-2. **Process** (N worker processes, forked when nothing but the main thread runs here, spawned
-   otherwise): every host is owned by one worker for the whole run (hosts are dealt out by how
-   many links they have, largest first, to the least-loaded worker), and every link goes to the
-   owner of its host. A worker has its own fetcher, extractor, matcher and database connection,
-   and writes in batches (:class:`~monitor.store_batch.BatchWriter`); politeness (one request at
-   a time per host, the host's delay, robots.txt, ``Retry-After`` pauses) holds because a host is
-   only ever fetched by one process at a time, and the time its next request may start is handed
-   on with it. A redirect to a host another worker owns is handed back (:class:`Handoff`) and
-   goes on, in a further round, in the owner; so does a page whose robots.txt could only be read
-   through another worker's host (this process reads it between rounds).
-3. **Finish** (this process): the workers' counts and error lines are added to each source's
-   report, source runs are recorded, retention runs, and the alerts are delivered exactly as
-   after a one-process run (:meth:`Monitor.deliver`).
+- **round one**: each worker reads the listings, feeds and sitemaps of the sources on its hosts
+  (:meth:`Pipeline.discover_source`) and processes at once the links that are on its hosts; links
+  to other hosts come back here. A discovery that needs a host the worker does not own (a feed
+  that moved, a sitemap elsewhere) writes nothing and comes back too: this process reads it
+  between rounds, while every worker waits.
+- **further rounds**: each link goes to the owner of its host; a redirect to another worker's host
+  is handed back (:class:`Handoff`) and goes on in the owner, counting toward
+  ``fetch.max_redirects``; a robots.txt that redirects to another worker's host is read here.
+- **finish** (this process): the workers' counts and error lines are added to each source's
+  report, the source runs are recorded, retention runs, and the alerts are delivered as after a
+  one-process run (:meth:`Monitor.deliver`).
+
+Politeness (one request at a time per host, the host's delay, robots.txt, ``Retry-After`` pauses)
+holds because a host is only ever fetched by one process at a time, and the time its next request
+may start and its robots.txt are handed on with it when it changes process. With the sources on
+one host only, discovery runs here and the links are shared out if they are on several hosts.
 
 Stories and alerts stay deduplicated across workers: each batch is one ``BEGIN IMMEDIATE``
 transaction, which sees every batch another worker committed before it, and within a batch each
@@ -36,35 +41,27 @@ import signal
 import sys
 import threading
 import time
-import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
-from contextvars import ContextVar
-from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import ForkContext, SpawnContext
 from typing import Any
 
-import httpx
-
 from .app import FetchSummary, Monitor
-from .config import Config, FetchConfig, SourceConfig
-from .errors import FetchError
-from .fetch import Fetcher, _Gate
-from .logs import JsonFormatter, config_secrets, register_secrets, setup_logging
-from .models import Link, Page, SourceReport
-from .pipeline import Discovery, Handoff, Job, Pipeline, Progress, host_of, trusted_hosts
-from .robots import Robots, RobotsAnswer, origin_of
+from .config import Config, SourceConfig
+from .fetch import Fetcher
+from .logs import JsonFormatter
+from .models import SourceReport
+from .pipeline import Discovery, Job, Pipeline, Progress, host_of, trusted_hosts
+from .robots import Robots, origin_of
+from .shard import GateState, Result, Round, Spec, export_state, seed_state, worker_main
 from .store import Store, utcnow
-from .topics import TopicMatcher, compile_topics
-from .walls import consent_redirect
+from .topics import compile_topics
 
-__all__ = ["ShardFetcher", "fetch_in_workers", "worker_count"]
+__all__ = ["fetch_in_workers", "worker_count"]
 
 log = logging.getLogger(__name__)
 
-GateState = tuple[float, float, float, int | None]  # next_ok, crawl_delay, paused_until, paused_status
-PROGRESS_EVERY = 0.2  # seconds between a worker's progress messages
 STOP_WAIT = 10.0  # seconds a worker gets to exit after "stop"
 
 
@@ -73,291 +70,7 @@ def worker_count(cfg: Config, requested: int | None = None) -> int:
     return max(1, requested or cfg.workers or os.cpu_count() or 1)
 
 
-# ---------------------------------------------------------------------------- the worker's fetcher
-
-@dataclass
-class _Chain:
-    """One job's fetch in a worker: where its redirects stand."""
-
-    hops: int  # redirects followed (elsewhere) before this process took the chain up
-    seen: int = 0  # hops of it this process checked
-    in_robots: bool = False  # robots.txt of the current hop is being read
-
-
-_CHAIN: ContextVar[_Chain | None] = ContextVar("monitor_worker_chain", default=None)
-
-
-class _TooManyRedirects(Exception):  # noqa: N818 - turned into the FetchError a one-process run gives
-    pass
-
-
-class ShardFetcher(Fetcher):
-    """A worker's fetcher: it requests only URLs of the hosts in ``owned``. A redirect (or a
-    robots.txt redirect) to any other host raises :class:`Handoff` before any request to it, and
-    a chain taken up from another process keeps counting toward ``fetch.max_redirects``."""
-
-    def __init__(self, cfg: FetchConfig, **kwargs: Any) -> None:
-        super().__init__(cfg, **kwargs)
-        self.owned: frozenset[str] = frozenset()
-        self.robots_elsewhere: set[str] = set()  # origins whose robots.txt redirects to a host not owned here
-
-    async def fetch_job(self, job: Job, *, source: SourceConfig | None, etag: str | None,
-                        last_modified: str | None) -> Page:
-        """Fetch ``job``: its link, or from where another process left its redirects, reporting
-        the page and any failure as a one-process fetch of the link would."""
-        link = job.link.url
-        token = _CHAIN.set(_Chain(job.hops))
-        try:
-            page = await self.fetch(job.start or link, source=source, etag=etag, last_modified=last_modified)
-        except _TooManyRedirects:
-            raise FetchError(f"more than {self.cfg.max_redirects} redirects", url=link,
-                             outcome="too_many_redirects") from None
-        except FetchError as exc:
-            if job.start is None or job.start == link:
-                raise
-            reason = str(exc).removeprefix(f"{exc.url}: ").removesuffix(f" (redirected from {job.start})")
-            raise FetchError(f"{reason} (redirected from {link})", url=exc.url, outcome=exc.outcome,
-                             status=exc.status) from None
-        finally:
-            _CHAIN.reset(token)
-        if job.start is None or job.start == link:
-            return page
-        wall = consent_redirect(link, page.final_url)
-        if wall and page.outcome == "ok":
-            raise FetchError(f"{wall} came instead of the page", url=page.final_url, outcome="consent_wall",
-                             status=page.status)
-        return replace(page, url=link)
-
-    async def _check_url(self, url: str) -> None:
-        chain = _CHAIN.get()
-        if chain is not None:
-            if not chain.in_robots:
-                hop = chain.hops + chain.seen
-                chain.seen += 1
-                if hop > self.cfg.max_redirects:
-                    raise _TooManyRedirects
-                if host_of(url) not in self.owned:
-                    raise Handoff(url, hop)
-            elif host_of(url) not in self.owned:
-                raise Handoff(url, 0, robots=True)
-        await super()._check_url(url)
-
-    async def _check_robots(self, url: str, client: Any) -> None:
-        chain = _CHAIN.get()
-        if chain is None:
-            await super()._check_robots(url, client)
-            return
-        chain.in_robots = True
-        try:
-            await super()._check_robots(url, client)
-        except Handoff:  # robots.txt of this hop redirects to another worker's host: the parent reads it
-            self.robots_elsewhere.add(origin_of(url))
-            raise Handoff(url, chain.hops + chain.seen - 1, robots=True) from None
-        finally:
-            chain.in_robots = False
-
-    async def _load_robots(self, robots_url: str, client: httpx.AsyncClient | None = None) -> RobotsAnswer:
-        if origin_of(robots_url) in self.robots_elsewhere:  # known already (a fetch that waited for the
-            raise Handoff(robots_url, 0, robots=True)      # first one's answer): not asked again
-        return await super()._load_robots(robots_url, client)
-
-
-def export_state(fetcher: Fetcher, hosts: set[str] | None = None) -> tuple[dict[str, GateState], dict[str, Robots]]:
-    """The fetcher's per-host politeness state and its robots.txt answers (for the next process
-    that fetches these hosts)."""
-    gates = {host: (g.next_ok, g.crawl_delay, g.paused_until, g.paused_status)
-             for host, g in fetcher._gates.items() if hosts is None or host in hosts}
-    robots = {origin: entry for origin, entry in fetcher.robots._entries.items()
-              if hosts is None or host_of(origin) in hosts}
-    return gates, robots
-
-
-def seed_state(fetcher: Fetcher, gates: dict[str, GateState], robots: dict[str, Robots]) -> None:
-    """Take over what another process knew of these hosts: a request never starts before the
-    host's turn, robots.txt is not asked for again."""
-    for host, (next_ok, crawl_delay, paused_until, paused_status) in gates.items():
-        gate = fetcher._gates.setdefault(host, _Gate())
-        gate.next_ok = max(gate.next_ok, next_ok)
-        gate.crawl_delay = crawl_delay
-        if paused_until > gate.paused_until:
-            gate.paused_until, gate.paused_status = paused_until, paused_status
-    for origin, entry in robots.items():
-        fetcher.robots._entries.setdefault(origin, entry)
-
-
-class _WorkerPipeline(Pipeline):
-    """A worker's pipeline: every fetch checked against the hosts it owns. A source's discovery
-    writes nothing until it is over: one that leads to another worker's host is dropped here and
-    read again by the parent, as if this process had never started it."""
-
-    def __init__(self, cfg: Config, store: Store, fetcher: ShardFetcher, matcher: TopicMatcher | None) -> None:
-        super().__init__(cfg, store, fetcher, matcher=matcher)
-        self.shard = fetcher
-        self._held: dict[str, list[tuple[str, Callable[[], object], str]]] = {}
-
-    async def _get(self, source: SourceConfig, url: str, job: Job | None, etag: str | None,
-                   modified: str | None) -> Page:
-        return await self.shard.fetch_job(job or Job(Link(url, source.name)), source=source, etag=etag,
-                                          last_modified=modified)
-
-    async def discover_here(self, source: SourceConfig) -> Discovery | None:
-        """:meth:`discover_source`, or None when it needs a host this process does not own."""
-        self._held[source.name] = []
-        try:
-            found = await self.discover_source(source)
-        except Handoff:
-            del self._held[source.name]  # nothing of it written
-            return None
-        self._release(source)
-        return found
-
-    def _write_later(self, source: SourceConfig, url: str, op: Callable[[], object], what: str) -> None:
-        held = self._held.get(source.name)
-        if held is None:
-            super()._write_later(source, url, op, what)
-        else:
-            held.append((url, op, what))
-
-    def _release(self, source: SourceConfig) -> None:
-        for url, op, what in self._held.pop(source.name, ()):
-            super()._write_later(source, url, op, what)
-
-    async def process_links(self, source: SourceConfig, jobs: Sequence[Job], report: SourceReport, *,
-                            page: Page | None = None) -> None:
-        self._release(source)  # (a single page's discovery ends here)
-        await super().process_links(source, jobs, report, page=page)
-
-
-# ---------------------------------------------------------------------------- messages
-
-@dataclass
-class _Spec:
-    cfg: Config
-    db_path: str
-    index: int
-    spawned: bool
-    log_level: int
-    log_format: str
-    matcher: TopicMatcher | None = None  # the parent's, when forked (else compiled in the worker)
-
-
-@dataclass
-class _Round:
-    jobs: list[tuple[str, Job]]
-    hosts: frozenset[str]
-    gates: dict[str, GateState]
-    robots: dict[str, Robots]
-    discover: list[str] = field(default_factory=list)  # sources whose discovery starts here
-
-
-@dataclass
-class _Result:
-    reports: dict[str, SourceReport]
-    handoffs: list[tuple[str, Job, bool]]
-    gates: dict[str, GateState]
-    robots: dict[str, Robots]
-    found: list[Discovery] = field(default_factory=list)  # the sources discovered here (links left out)
-    rediscover: list[str] = field(default_factory=list)  # sources whose discovery needs the parent
-
-
-# ---------------------------------------------------------------------------- the worker process
-
-def _worker_main(conn: Connection, spec: _Spec) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what an interrupt stops
-    if spec.spawned:
-        setup_logging(spec.log_level, spec.log_format)
-        register_secrets(config_secrets(spec.cfg))
-    try:
-        asyncio.run(_serve(conn, spec))
-    except BaseException:  # noqa: BLE001 - the parent reports it and counts this worker's links as failed
-        try:
-            conn.send(("error", traceback.format_exc()))
-        except OSError:
-            pass
-        raise SystemExit(1) from None
-    finally:
-        conn.close()
-
-
-class _ProgressSender:
-    """Progress (links done, links found per source) to the parent, a few times a second."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.done: Counter[str] = Counter()
-        self.found: dict[str, int] = {}
-        self.sent_at = time.monotonic()
-
-    def add(self, source: str, n: int) -> None:
-        self.done[source] += n
-        if time.monotonic() - self.sent_at >= PROGRESS_EVERY:
-            self.flush()
-
-    def links(self, source: str, n: int) -> None:
-        self.found[source] = n
-        self.flush()
-
-    def flush(self) -> None:
-        if self.done or self.found:
-            self.conn.send(("progress", (dict(self.done), dict(self.found))))
-            self.done.clear()
-            self.found.clear()
-        self.sent_at = time.monotonic()
-
-
-async def _serve(conn: Connection, spec: _Spec) -> None:
-    cfg = spec.cfg
-    store = Store.open(spec.db_path, migrate=False)
-    fetcher = ShardFetcher(cfg.fetch, trusted_hosts=trusted_hosts(cfg))
-    pipe = _WorkerPipeline(cfg, store, fetcher, spec.matcher)
-    progress = _ProgressSender(conn)
-    pipe.progress = progress.add
-    pipe.on_links = progress.links
-    try:
-        while True:
-            message = conn.recv()  # between rounds this process has nothing else to do
-            if message[0] == "stop":
-                return
-            work: _Round = message[1]
-            fetcher.owned = work.hosts
-            seed_state(fetcher, work.gates, work.robots)
-            pipe.handoffs = []
-            result = _Result({}, pipe.handoffs, {}, {})
-            by_source: dict[str, list[Job]] = {}
-            for name, job in work.jobs:
-                by_source.setdefault(name, []).append(job)
-            for name in by_source:
-                result.reports[name] = SourceReport(source=name)
-
-            await asyncio.gather(*(_discover_here(pipe, cfg.source(name), work.hosts, result) for name in work.discover),
-                                 *(pipe.process_links(cfg.source(name), jobs, result.reports[name])
-                                   for name, jobs in by_source.items()))
-            pipe.writes.flush()
-            progress.flush()
-            log.debug("worker %d: %d batches written, %d tries found the write lock taken", spec.index,
-                      pipe.writes.batches, pipe.writes.busy)
-            result.gates, result.robots = export_state(fetcher, set(work.hosts))
-            conn.send(("done", result))
-    finally:
-        await fetcher.aclose()
-        store.close()
-
-
-async def _discover_here(pipe: _WorkerPipeline, source: SourceConfig, hosts: frozenset[str], result: _Result) -> None:
-    """A source's discovery in a worker, then its links on hosts this worker owns; the others go
-    back to the parent (and so does the source, when its discovery needs another worker's host)."""
-    found = await pipe.discover_here(source)
-    if found is None:
-        result.rediscover.append(source.name)
-        return
-    mine = [Job(link) for link in found.links if host_of(link.url) in hosts]
-    pipe.handoffs.extend((source.name, Job(link), False) for link in found.links if host_of(link.url) not in hosts)
-    found.links = []
-    result.found.append(found)
-    await pipe.process_links(found.source, mine, found.report)
-
-
-# ---------------------------------------------------------------------------- the parent
+# ---------------------------------------------------------------------------- the run
 
 class _Owners:
     """Which worker owns each host, for the whole run: hosts are dealt out by their weight (their
@@ -508,8 +221,8 @@ class _Run:
         level = logging.getLogger("monitor").getEffectiveLevel()
         for i in range(self.workers):
             mine, theirs = ctx.Pipe()
-            proc = ctx.Process(target=_worker_main, name=f"monitor-worker-{i}", daemon=True,
-                               args=(theirs, _Spec(self.cfg, self.db_path, i, spawned, level, fmt, matcher)))
+            proc = ctx.Process(target=worker_main, name=f"monitor-worker-{i}", daemon=True,
+                               args=(theirs, Spec(self.cfg, self.db_path, i, spawned, level, fmt, matcher)))
             proc.start()
             theirs.close()
             self.procs.append(proc)
@@ -541,11 +254,11 @@ class _Run:
         robots: dict[str, Robots] = {}
         while jobs or discover:
             owners.assign(Counter(job.host for _name, job in jobs))
-            work: dict[int, _Round] = {}
+            work: dict[int, Round] = {}
             for name, job in jobs:
-                work.setdefault(owners.of[job.host], _Round([], frozenset(), {}, {})).jobs.append((name, job))
+                work.setdefault(owners.of[job.host], Round([], frozenset(), {}, {})).jobs.append((name, job))
             for source in discover:
-                work.setdefault(owners.of[host_of(source.url)], _Round([], frozenset(), {}, {})).discover.append(
+                work.setdefault(owners.of[host_of(source.url)], Round([], frozenset(), {}, {})).discover.append(
                     source.name)
             for worker, part in work.items():
                 part.hosts = owners.hosts(worker)
@@ -593,7 +306,7 @@ class _Run:
             if jobs:
                 log.info("%d link(s) go on in the worker that owns their host", len(jobs))
 
-    def _lost(self, found: dict[str, Discovery], work: _Round, why: str) -> None:
+    def _lost(self, found: dict[str, Discovery], work: Round, why: str) -> None:
         for name, job in work.jobs:
             found[name].report.failed += 1
             found[name].report.errors.append(f"{job.link.url}: {why}")
@@ -602,10 +315,10 @@ class _Run:
                 found[name] = Discovery(self.cfg.source(name), SourceReport(source=name), self.started)
             found[name].report.error = why
 
-    def _collect(self, work: dict[int, _Round]) -> dict[int, _Result | str]:
+    def _collect(self, work: dict[int, Round]) -> dict[int, Result | str]:
         """Each busy worker's answer (or why it has none), passing progress on as it comes."""
         conns, procs = self.conns, self.procs
-        results: dict[int, _Result | str] = {}
+        results: dict[int, Result | str] = {}
         busy = {conns[w]: w for w in work}
         sentinels = {procs[w].sentinel: w for w in work}
         while busy:
