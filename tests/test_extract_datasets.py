@@ -1,9 +1,10 @@
-"""No page of the development sets makes extraction raise. Runs where the data is (CI has
-/work/shared at ../shared relative to the repository); skipped elsewhere."""
+"""No page of the development sets makes extraction raise. Runs where the data is ($MONITOR_SHARED,
+else ../shared relative to the repository, as in CI); skipped elsewhere."""
 
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from monitor.extract import extract
 from monitor.models import Article
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+DATA = Path(os.environ.get("MONITOR_SHARED") or Path(__file__).resolve().parent.parent.parent / "shared") / "data"
 DEV = DATA / "extraction-dev" / "html"
 READABILITY = DATA / "readability-pages"
 
