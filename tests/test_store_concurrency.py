@@ -95,8 +95,10 @@ def test_fetch_while_the_daemon_writes(tmp_path: Path, site: Site, webhook: Webh
             result = run_cli("fetch", "--config", str(config), "--no-progress")
             outputs.append(result.stdout + result.stderr)
             assert result.returncode == 0, result.stdout + result.stderr
-        # the daemon kept writing meanwhile
+        # the daemon kept writing meanwhile (the fetches write revisions too, and take about half a
+        # second each now: also wait for the daemon's third run, which its 1 s interval allows)
         _wait_for(lambda: _count(db, "SELECT count(*) FROM revisions") > revisions_before + 8)
+        _wait_for(lambda: log.read_text().count("run done") >= 3)
         assert proc.poll() is None, log.read_text()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0
