@@ -168,8 +168,10 @@ def fetch(c: Context, sources: tuple[str, ...], progress: bool | None, workers: 
     Exit code 0 when at least one source worked, 1 when all failed, 2 on a usage or config error.
     """
     from .app import Monitor
+    from .shard import tune_gc
     from .workers import fetch_in_workers, worker_count
 
+    tune_gc()
     cfg = c.config()
     show = err.is_terminal if progress is None else progress
     chosen = Monitor(cfg).select(list(sources))

@@ -34,6 +34,7 @@ save sees the rows the earlier ones wrote.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import multiprocessing
 import os
@@ -216,6 +217,7 @@ class _Run:
             import monitor.extract  # noqa: F401
 
             matcher = compile_topics(self.cfg.topics, self.cfg.aliases)
+            gc.freeze()  # the collector never touches these in the workers (their pages stay shared)
         root_handlers = logging.getLogger().handlers
         fmt = "json" if root_handlers and isinstance(root_handlers[0].formatter, JsonFormatter) else "text"
         level = logging.getLogger("monitor").getEffectiveLevel()
@@ -227,6 +229,8 @@ class _Run:
             theirs.close()
             self.procs.append(proc)
             self.conns.append(mine)
+        if not spawned:
+            gc.unfreeze()  # (this process goes on as before)
         log.info("%d worker processes (%s)", self.workers, ctx.get_start_method())
 
     def _stop(self, *, at_once: bool = False) -> None:
