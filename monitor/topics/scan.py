@@ -18,7 +18,7 @@ __all__ = ["Scan", "Span", "merge_spans", "span_distance"]
 Span = tuple[int, int]
 
 
-WORD_CACHE_MAX = 200_000  # document words remembered per program, with the atoms they answer to
+WORD_CACHE_MAX = 50_000  # document words remembered per program with their atoms (~5 MB; cleared when full)
 
 
 _WORD_ATOMS: WeakKeyDictionary[Program, tuple[int, dict[str, tuple[int, ...]]]] = WeakKeyDictionary()
