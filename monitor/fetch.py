@@ -64,6 +64,15 @@ def is_transient(exc: FetchError) -> bool:
     return exc.outcome in TRANSIENT_OUTCOMES or (exc.outcome == "http_error" and exc.status in TRANSIENT_STATUS)
 
 
+class _Jar(httpx.Cookies):
+    """The client's cookie jar, which reads a response only when it sets a cookie (httpx builds a
+    urllib request and response around every response otherwise: ~2% of a bulk run's CPU)."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        if "set-cookie" in response.headers:
+            super().extract_cookies(response)
+
+
 @dataclass
 class _Gate:
     """One host's turn: one request at a time, then a pause."""
@@ -126,7 +135,9 @@ class Fetcher:
                 timeout=httpx.Timeout(self.cfg.timeout, connect=min(self.cfg.timeout, 10.0)),
                 headers={"User-Agent": self.cfg.user_agent, "Accept-Encoding": "gzip, deflate", "Accept": ACCEPT,
                          **self.cfg.headers},
-                cookies=self.cfg.cookies, limits=self._limits)
+                limits=self._limits)
+            # The client's ``cookies`` setter copies into a plain jar: set the attribute behind it.
+            client._cookies = _Jar(self.cfg.cookies)  # noqa: SLF001
             self._clients[proxy] = client
         return client
 

@@ -21,6 +21,8 @@ from typing import Any
 import httpcore
 import httpx
 
+from .pools import PoolPerOrigin
+
 __all__ = [
     "BLOCKED_NETWORKS",
     "LOCAL_NAMES",
@@ -182,7 +184,8 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
 
 
 class GuardedTransport(httpx.AsyncHTTPTransport):
-    """httpx's transport with the guarded network backend under its connection pool."""
+    """httpx's transport with the guarded network backend under its connection pools (one per
+    origin: :class:`~monitor.pools.PoolPerOrigin`)."""
 
     def __init__(self, *, trusted: Callable[[str], bool], resolver: Resolver = system_resolver,
                  verify: ssl.SSLContext | bool = True, limits: httpx.Limits | None = None,
@@ -190,14 +193,19 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
         limits = limits or httpx.Limits()
         ssl_context = httpx.create_ssl_context(verify=verify) if not isinstance(verify, ssl.SSLContext) else verify
         super().__init__(verify=ssl_context, limits=limits, retries=retries)  # one context, loaded once
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            retries=retries,
-            network_backend=_GuardedBackend(httpcore.AnyIOBackend(), trusted, resolver),
-        )
+        backend = _GuardedBackend(httpcore.AnyIOBackend(), trusted, resolver)
+
+        def pool() -> httpcore.AsyncConnectionPool:
+            return httpcore.AsyncConnectionPool(
+                ssl_context=ssl_context,
+                max_connections=limits.max_connections,
+                max_keepalive_connections=limits.max_keepalive_connections,
+                keepalive_expiry=limits.keepalive_expiry,
+                retries=retries,
+                network_backend=backend,
+            )
+
+        self._pool = PoolPerOrigin(pool, expiry=limits.keepalive_expiry)  # type: ignore[assignment]
 
 
 # ---------------------------------------------------------------------------- sites

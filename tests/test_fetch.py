@@ -314,6 +314,24 @@ def test_source_headers_and_cookies_go_to_the_source_site_only(server: FaultServ
     assert there["x-everyone"] == "1" and "lang=en" in there.get("cookie", "")
 
 
+def test_a_cookie_a_site_sets_is_sent_back_to_it(server: FaultServer) -> None:
+    """The jar reads only responses that set a cookie; what it learnt stays for later requests."""
+    server.route("/consent", Fault(200, HTML.encode(), {"content-type": "text/html",
+                                                          "set-cookie": "consent=yes; Path=/"}))
+    server.page("/one", HTML)
+    server.page("/two", HTML)
+    f = Fetcher(FetchConfig(per_host_delay=0, retries=0, cookies={"lang": "en"}), trusted_hosts={server.host})
+
+    async def go() -> None:
+        async with f:
+            for path in ("/one", "/consent", "/two"):
+                await f.fetch(server.url + path)
+    asyncio.run(go())
+    sent = {s.path: s.headers.get("cookie", "") for s in server.seen}
+    assert sent["/one"] == "lang=en"
+    assert "consent=yes" in sent["/two"] and "lang=en" in sent["/two"]
+
+
 def test_a_source_proxy_carries_its_requests(server: FaultServer) -> None:
     """The proxy is a loopback server too: it sees the request in absolute form; the target does not."""
     target = FaultServer("127.0.0.2")
