@@ -356,6 +356,7 @@ class Config(_Model):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     retention: Duration | None = None
+    fetch_history: Duration | None = 90 * 86400.0
     store_html: bool = False
     path: str | None = Field(default=None, exclude=True)  # the file it came from (set by the loader)
 
@@ -364,6 +365,14 @@ class Config(_Model):
     def _retention(cls, value: float | None) -> float | None:
         if value is not None and value < 86400:
             raise ValueError("keeps full text for at least 1 day (a bare number is seconds: write '30d')")
+        return value
+
+    @field_validator("fetch_history")
+    @classmethod
+    def _fetch_history(cls, value: float | None) -> float | None:
+        if value is not None and value < 86400:
+            raise ValueError("keeps at least 1 day of fetch records (a bare number is seconds: write '90d'; "
+                             "null keeps them all)")
         return value
 
     def source(self, name: str) -> SourceConfig:

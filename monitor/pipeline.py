@@ -215,7 +215,8 @@ class Pipeline:
                                      next_due=self.store.clock() + timedelta(seconds=source.every),
                                      state=_source_state(report, found.failed_as, ended))
         if upkeep:
-            self.store.maybe_apply_retention(self.cfg.retention)  # storage upkeep: at most every 10 minutes
+            # storage upkeep: at most every 10 minutes
+            self.store.maybe_apply_retention(self.cfg.retention, fetch_history=self.cfg.fetch_history)
         return report
 
     def _settle(self, source: SourceConfig, report: SourceReport, outcome: _Outcome) -> None:

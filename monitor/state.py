@@ -4,7 +4,8 @@ source's health (last attempt, last success, consecutive failures, next due). Mi
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ def iso(value: datetime | None) -> str | None:
 class SourceStateMixin:
     if TYPE_CHECKING:
         db: sqlite_utils.Database
+        clock: Callable[[], datetime]
 
         def now(self) -> str: ...
         def write(self) -> Any: ...  # a context manager yielding the Database
@@ -55,6 +57,23 @@ class SourceStateMixin:
                          last_status=excluded.last_status, last_outcome=excluded.last_outcome,
                          last_fetched=excluded.last_fetched""",
                     [url, source, etag, last_modified, status, outcome, now])
+
+    def prune_fetches(self, keep: float, *, batch: int = 5000, max_batches: int | None = None) -> int:
+        """Delete the records of fetches made more than ``keep`` seconds ago (``fetch_history``),
+        oldest first, ``batch`` rows per short transaction. Rows go in roughly in time order, so each
+        step looks only at the oldest ``batch`` rows and the pass ends at the first step that finds
+        none old enough: it never scans the recent history. Returns how many rows were deleted."""
+        cutoff = (self.clock() - timedelta(seconds=keep)).astimezone(UTC).isoformat()
+        deleted = batches = 0
+        while max_batches is None or batches < max_batches:
+            with self.write() as db:
+                gone = db.execute("DELETE FROM fetches WHERE id IN (SELECT id FROM fetches ORDER BY id LIMIT ?) "
+                                  "AND time < ?", [batch, cutoff]).rowcount
+            deleted += gone
+            batches += 1
+            if gone == 0:
+                break
+        return deleted
 
     def reclassify_fetch(self, url: str, outcome: str, error: str) -> None:
         """The last fetch of ``url`` came back fine over HTTP but was not the page (a consent wall,

@@ -403,13 +403,22 @@ class Store(SourceStateMixin):
                      extra={"db": self.path})
         return cleared
 
-    def maybe_apply_retention(self, keep: float | None, *, every: float = 600.0) -> int:
-        """:meth:`apply_retention` at most once per ``every`` seconds in this process, 20 batches at
+    def maybe_apply_retention(self, keep: float | None, *, fetch_history: float | None = None,
+                              every: float = 600.0) -> int:
+        """:meth:`apply_retention` (when ``keep`` is set) and :meth:`prune_fetches` (when
+        ``fetch_history`` is) at most once per ``every`` seconds in this process, 20 batches each at
         most (the rest waits for the next pass): cheap enough to call after every source run."""
-        if keep is None or (self._retention_at is not None and time.monotonic() - self._retention_at < every):
+        if (keep is None and fetch_history is None) or (
+                self._retention_at is not None and time.monotonic() - self._retention_at < every):
             return 0
         self._retention_at = time.monotonic()
-        return self.apply_retention(keep, max_batches=20)
+        if fetch_history is not None:
+            pruned = self.prune_fetches(fetch_history, max_batches=20)
+            if pruned:
+                log.info("fetch history: deleted %d fetch records older than %s", pruned,
+                         (self.clock() - timedelta(seconds=fetch_history)).astimezone(UTC).isoformat(),
+                         extra={"db": self.path})
+        return self.apply_retention(keep, max_batches=20) if keep is not None else 0
 
 
 def revision_diff(old: dict[str, Any], a: Article, now: str) -> str:

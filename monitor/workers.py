@@ -148,7 +148,7 @@ async def _finish(cfg: Config, db_path: str, found: list[Discovery]) -> FetchSum
         pipe = mon.pipeline()
         with mon.store.write():  # every source's record in one transaction
             reports = [pipe.finish_source(f, upkeep=False) for f in found]
-        mon.store.maybe_apply_retention(cfg.retention)
+        mon.store.maybe_apply_retention(cfg.retention, fetch_history=cfg.fetch_history)
         return await mon.deliver(reports)
 
 

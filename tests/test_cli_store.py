@@ -138,3 +138,15 @@ def test_retention_must_be_a_day_or_more(value: str, ok_: bool) -> None:
         with pytest.raises(ConfigError, match="at least 1 day") as info:
             parse_config(text, "c.yaml")
         assert "c.yaml:1: retention" in str(info.value)
+
+
+@pytest.mark.parametrize(("value", "expected"), [("30d", 30 * 86400.0), ("null", None), ("12h", "error")])
+def test_fetch_history_is_a_day_or_more_or_kept_forever(value: str, expected: float | str | None) -> None:
+    assert parse_config("sources: []\n").fetch_history == 90 * 86400.0  # the default
+    text = f"sources: []\nfetch_history: {value}\n"
+    if expected == "error":
+        with pytest.raises(ConfigError, match="at least 1 day") as info:
+            parse_config(text, "c.yaml")
+        assert "c.yaml:2: fetch_history" in str(info.value)
+    else:
+        assert parse_config(text).fetch_history == expected

@@ -294,6 +294,29 @@ def test_retention_runs_at_most_every_ten_minutes(store: Store, clock: Clock) ->
     assert store.maybe_apply_retention(86400) == 0  # too soon after the last pass
 
 
+def test_fetch_history_older_than_its_limit_is_deleted(store: Store, clock: Clock) -> None:
+    for day in range(10):  # one fetch record a day for ten days, then five more today
+        store.record_fetch(source="s", url=f"https://a.example/{day}", outcome="ok", status=200)
+        clock.now += timedelta(days=1)
+    for n in range(5):
+        store.record_fetch(source="s", url=f"https://a.example/today-{n}", outcome="not_modified", status=304)
+    # kept: the last 3 days (days 7, 8, 9) and today's five; in steps of two rows
+    assert store.prune_fetches(3.5 * 86400, batch=2) == 7
+    left = [r["url"] for r in store.query("SELECT url FROM fetches ORDER BY id")]
+    assert left == [f"https://a.example/{d}" for d in (7, 8, 9)] + [f"https://a.example/today-{n}" for n in range(5)]
+    assert store.prune_fetches(3.5 * 86400) == 0
+    # the URLs' validators are not fetch history: they stay
+    assert store.one("SELECT count(*) AS n FROM urls")["n"] == 15  # type: ignore[index]
+
+
+def test_upkeep_prunes_fetch_history_without_retention(store: Store, clock: Clock) -> None:
+    store.record_fetch(source="s", url="https://a.example/old", outcome="ok", status=200)
+    clock.now += timedelta(days=100)
+    store.record_fetch(source="s", url="https://a.example/new", outcome="ok", status=200)
+    assert store.maybe_apply_retention(None, fetch_history=90 * 86400) == 0  # no article text cleared
+    assert [r["url"] for r in store.query("SELECT url FROM fetches")] == ["https://a.example/new"]
+
+
 # ---------------------------------------------------------------------------- search
 
 @pytest.fixture
