@@ -57,6 +57,7 @@ class Monitor:
         self.store = Store.open(self.db_path, clock=self.clock)
         self.fetcher = Fetcher(self.cfg.fetch, trusted_hosts=trusted_hosts(self.cfg), transport=self._transport,
                                resolver=self._resolver)
+        self.fetcher.robots.memory = self.store
         self.deliverer = Deliverer(self.cfg, self.store, client=self._alert_client, clock=self.clock)
         return self
 
@@ -75,6 +76,7 @@ class Monitor:
             retired = self.fetcher
             self.fetcher = Fetcher(cfg.fetch, trusted_hosts=trusted_hosts(cfg), transport=self._transport,
                                    resolver=self._resolver)
+            self.fetcher.robots.memory = self.store
         self.cfg = cfg
         self.deliverer.cfg = cfg
         if cfg.alerts.templates != old.alerts.templates:

@@ -11,7 +11,9 @@ What the answer to ``GET /robots.txt`` means (section 2.3.1):
   network outcome (``timeout``, ``connection_error``, ``blocked_address``).
 
 Answers are kept for a day (``ROBOTS_TTL``), errors for ten minutes. One load at a time per origin:
-concurrent fetches of a new host wait for the same answer instead of asking twice.
+concurrent fetches of a new host wait for the same answer instead of asking twice. With a
+:class:`RobotsMemory` (the store), answers (not errors) are also kept in the database for the rest
+of their day, so one-off runs a few minutes apart (``monitor fetch`` from cron) ask once a day too.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
 from protego import Protego
@@ -29,7 +31,7 @@ from protego import Protego
 from .errors import FetchError
 
 __all__ = ["ROBOTS_ERROR_TTL", "ROBOTS_MAX_BYTES", "ROBOTS_TTL", "Robots", "RobotsAnswer", "RobotsCache",
-           "interpret", "origin_of"]
+           "RobotsMemory", "interpret", "origin_of"]
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,21 @@ def interpret(answer: RobotsAnswer, robots_url: str) -> Robots:
 Loader = Callable[[str], Awaitable[RobotsAnswer]]
 
 
+class RobotsMemory(Protocol):
+    """Where answers outlive the process (:class:`~monitor.store.Store`)."""
+
+    def recall_robots(self, origin: str) -> tuple[RobotsAnswer, float] | None:
+        """The answer last kept for ``origin`` and its age in seconds, if any."""
+
+    def remember_robots(self, origin: str, answer: RobotsAnswer) -> None: ...
+
+
+def lasting(answer: RobotsAnswer) -> bool:
+    """Worth keeping for a day: a file (2xx) or a "no file" (4xx other than 429); not an error."""
+    status = answer.status or 0
+    return answer.error is None and 200 <= status < 500 and status not in SLOW_DOWN_STATUS
+
+
 class RobotsCache:
     """Robots per origin; ``load(robots_url)`` asks the server (the fetcher follows redirects)."""
 
@@ -112,6 +129,25 @@ class RobotsCache:
         self.error_ttl = error_ttl
         self._entries: dict[str, Robots] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self.memory: RobotsMemory | None = None  # set by the owner of a store
+
+    def _recall(self, origin: str) -> tuple[RobotsAnswer, float] | None:
+        if self.memory is None:
+            return None
+        try:
+            kept = self.memory.recall_robots(origin)
+        except Exception as exc:  # noqa: BLE001 - the database is a help here, never a reason to fail
+            log.warning("robots.txt not read from the database: %s", exc, extra={"url": origin + "/robots.txt"})
+            return None
+        return kept if kept is not None and 0 <= kept[1] < self.ttl else None
+
+    def _remember(self, origin: str, answer: RobotsAnswer) -> None:
+        if self.memory is None or not lasting(answer):
+            return
+        try:
+            self.memory.remember_robots(origin, answer)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("robots.txt not kept in the database: %s", exc, extra={"url": origin + "/robots.txt"})
 
     async def get(self, url: str, load: Loader | None = None) -> Robots:
         """The rules for the URL's origin; ``load`` replaces the cache's loader for this call (the
@@ -126,9 +162,17 @@ class RobotsCache:
             if entry is not None and entry.expires > self._monotonic():
                 return entry  # another task loaded it while this one waited
             robots_url = origin + "/robots.txt"
-            entry = interpret(await (load or self._load)(robots_url), robots_url)
+            kept = self._recall(origin)
+            if kept is not None:  # asked less than a day ago, by this or another process
+                entry = interpret(kept[0], robots_url)
+                entry.expires = self._monotonic() + self.ttl - kept[1]
+                self._entries[origin] = entry
+                return entry
+            answer = await (load or self._load)(robots_url)
+            entry = interpret(answer, robots_url)
             if entry.verdict == "disallow_all":
                 log.warning("%s", entry.reason, extra={"url": robots_url})
             entry.expires = self._monotonic() + (self.error_ttl if entry.verdict == "disallow_all" else self.ttl)
             self._entries[origin] = entry
+            self._remember(origin, answer)
             return entry

@@ -309,12 +309,23 @@ def _m005_store_url_index(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS articles_url ON articles(url)")
 
 
+def _m006_fetch_robots(db: sqlite_utils.Database) -> None:
+    """robots.txt answers kept for their day across runs (:mod:`monitor.robots`)."""
+    db.execute("""CREATE TABLE IF NOT EXISTS robots (
+        origin TEXT PRIMARY KEY,
+        status INTEGER NOT NULL,
+        body BLOB NOT NULL,
+        fetched TEXT NOT NULL
+    )""")
+
+
 MIGRATIONS: list[tuple[str, Callable[[sqlite_utils.Database], None]]] = [
     ("001_initial", _m001_initial),
     ("002_fts", _m002_fts),
     ("003_store_dedup_index", _m003_store_dedup_index),
     ("004_store_fts_datasette", _m004_store_fts_datasette),
     ("005_store_url_index", _m005_store_url_index),
+    ("006_fetch_robots", _m006_fetch_robots),
     # storage migrations are appended here
 ]
 MIGRATIONS += ALERT_MIGRATIONS  # the alerts package's own, by name (see schema_alerts.py)

@@ -292,6 +292,7 @@ async def _serve(conn: Connection, spec: Spec) -> None:
     cfg = spec.cfg
     store = Store.open(spec.db_path, migrate=False)
     fetcher = ShardFetcher(cfg.fetch, trusted_hosts=trusted_hosts(cfg))
+    fetcher.robots.memory = store
     pipe = _WorkerPipeline(cfg, store, fetcher, spec.matcher)
     progress = _ProgressSender(conn)
     pipe.progress = progress.add

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from .robots import ROBOTS_MAX_BYTES, RobotsAnswer
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
@@ -74,6 +76,21 @@ class SourceStateMixin:
             if gone == 0:
                 break
         return deleted
+
+    # ------------------------------------------------------------------ robots.txt (RobotsMemory)
+    def recall_robots(self, origin: str) -> tuple[RobotsAnswer, float] | None:
+        """The robots.txt answer kept for ``origin`` and its age in seconds."""
+        row = self.db.conn.execute("SELECT status, body, fetched FROM robots WHERE origin = ?", [origin]).fetchone()
+        if row is None:
+            return None
+        age = (self.clock() - datetime.fromisoformat(row[2])).total_seconds()
+        return RobotsAnswer(int(row[0]), bytes(row[1])), age
+
+    def remember_robots(self, origin: str, answer: RobotsAnswer) -> None:
+        with self.write() as db:
+            db.execute("INSERT INTO robots (origin, status, body, fetched) VALUES (?,?,?,?) ON CONFLICT(origin) "
+                       "DO UPDATE SET status = excluded.status, body = excluded.body, fetched = excluded.fetched",
+                       [origin, answer.status or 0, answer.body[:ROBOTS_MAX_BYTES], self.now()])
 
     def reclassify_fetch(self, url: str, outcome: str, error: str) -> None:
         """The last fetch of ``url`` came back fine over HTTP but was not the page (a consent wall,

@@ -76,6 +76,7 @@ class _Handler(BaseHTTPRequestHandler):
         seen = Seen(parts.path, parts.query, {k.lower(): v for k, v in self.headers.items()}, time.monotonic())
         srv = self.server
         srv.owner.seen.append(seen)
+        self._left = False
         srv.owner.in_flight.enter()
         try:
             route = srv.owner.routes.get(parts.path)
@@ -86,7 +87,15 @@ class _Handler(BaseHTTPRequestHandler):
                 fault = route(seen) if callable(route) else route
             self._answer(fault)
         finally:
-            srv.owner.in_flight.leave()
+            self._leave()
+
+    def _leave(self) -> None:
+        """The request stops counting as in flight: just before the last bytes of the answer go
+        out (after them, the client may already send its next request while this thread waits for
+        the GIL, and the gauge would count both)."""
+        if not self._left:
+            self._left = True
+            self.server.owner.in_flight.leave()
 
     do_HEAD = do_GET
 
@@ -114,13 +123,18 @@ class _Handler(BaseHTTPRequestHandler):
             if not fault.length:
                 self.send_header("Connection", "close")
                 self.close_connection = True
+            if self.command == "HEAD" or not fault.body:
+                self._leave()
             self.end_headers()
             if self.command == "HEAD":
                 return
             if not fault.drip:
+                self._leave()
                 self.wfile.write(fault.body)
             else:
                 for i in range(0, len(fault.body), fault.drip_size):
+                    if i + fault.drip_size >= len(fault.body):
+                        self._leave()
                     self.wfile.write(fault.body[i:i + fault.drip_size])
                     self.wfile.flush()
                     if not self._wait(fault.drip):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from monitor.errors import FetchError
 from monitor.fetch import Fetcher
 from monitor.models import Page
 from monitor.robots import RobotsAnswer, interpret
+from monitor.store import Store
 
 from .faults import Fault, FaultServer, InFlight
 
@@ -171,6 +174,43 @@ def test_robots_errors_are_asked_again_sooner(server: FaultServer) -> None:
         return out
     assert asyncio.run(go()) == ["skipped_robots", "skipped_robots", "ok"]
     assert server.hits("/robots.txt") == 2
+
+
+class WallClock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_robots_answers_outlive_the_run_in_the_database(server: FaultServer, tmp_path: Path) -> None:
+    """One-off runs minutes apart (a fresh fetcher each, one database) ask once a day; a server
+    error is not kept (the next run asks again); a kept file still disallows what it disallows."""
+    server.page("/robots.txt", "User-agent: *\nDisallow: /private/\n", "text/plain")
+    wall = WallClock()
+    store = Store.open(tmp_path / "m.db", clock=wall)
+
+    def run(*paths: str) -> list[str]:
+        f = make(server)
+        f.robots.memory = store
+        return outcomes(fetch_all(f, [server.url + p for p in paths]))
+
+    try:
+        assert run("/news/1", "/private/1") == ["ok", "skipped_robots"]
+        wall.now += timedelta(minutes=15)
+        assert run("/news/2", "/private/1") == ["ok", "skipped_robots"]
+        assert server.hits("/robots.txt") == 1  # the second run read it from the database
+        wall.now += timedelta(days=1)
+        server.route("/robots.txt", Fault(503, b""))
+        assert run("/news/1") == ["skipped_robots"]  # a day on: asked again, and the host is down
+        assert server.hits("/robots.txt") == 2
+        server.routes.pop("/robots.txt")  # now a 404: no rules; the 503 was not kept
+        assert run("/private/1") == ["ok"]
+        assert server.hits("/robots.txt") == 3
+        assert run("/private/1") == ["ok"] and server.hits("/robots.txt") == 3  # the 404 was kept
+    finally:
+        store.close()
 
 
 def test_a_new_host_is_asked_for_robots_once_even_by_concurrent_fetches(server: FaultServer) -> None:
