@@ -35,6 +35,18 @@ STATES: dict[str, tuple[str, str]] = {
 }
 
 
+def _every(source: SourceConfig | None, interval: float | None) -> Text:
+    """The source's schedule: its cron line, or its interval; the daemon's longer interval while it
+    backs off a failing source, in yellow."""
+    if source is None:
+        return Text("-")
+    if source.cron:
+        return Text(f"cron {source.cron}" + (f" ({source.timezone})" if source.timezone != "UTC" else ""))
+    if interval and interval > source.every + 1:
+        return Text(f"{format_duration(interval)} (backed off from {format_duration(source.every)})", style="yellow")
+    return Text(format_duration(source.every))
+
+
 def _when(iso: str | None, now: datetime) -> str:
     if not iso:
         return "-"
@@ -84,8 +96,10 @@ def sources(c: Context, since: str, as_json: bool) -> None:
         out.print_json(json.dumps(records, default=str))
         return
     table = Table(title=f"sources (fetch outcomes over the last {format_duration(window)})", title_justify="left")
-    for col in ("source", "state", "last success", "failing since", "fails", "fetches", "last error"):
+    for col in ("source", "state", "every", "next run", "last success", "failing since", "fails", "fetches",
+                "last error"):
         table.add_column(col, overflow="fold", justify="right" if col == "fails" else "left")
+    configs = {s.name: s for s in cfg.sources}
     for r in records:
         label, colour = STATES.get(r.get("state") or "new", (str(r.get("state")), "white"))
         if not r["configured"]:
@@ -94,7 +108,8 @@ def sources(c: Context, since: str, as_json: bool) -> None:
             label += " (disabled)"
         outcomes = r["outcomes"]
         counts = ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items(), key=lambda kv: (-kv[1], kv[0])))
-        table.add_row(Text(r["name"]), Text(label, style=colour), _when(r.get("last_success"), now),
+        table.add_row(Text(r["name"]), Text(label, style=colour), _every(configs.get(r["name"]), r.get("interval")),
+                      _when(r.get("next_due"), now), _when(r.get("last_success"), now),
                       _when(r.get("failing_since"), now), str(r.get("consecutive_failures") or 0),
                       Text(counts or "-"), Text(r.get("last_error") or ""))
     out.print(table)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -354,3 +354,25 @@ def test_monitor_sources_before_any_run(tmp_path: Path) -> None:
     assert fresh.returncode == 0 and "never run" in fresh.stdout and "last 1h" in fresh.stdout
     bad = run_cli("sources", "--config", str(config), "--since", "soon")
     assert bad.returncode == 2 and "--since" in bad.stderr
+
+
+def test_monitor_sources_shows_each_schedule_and_its_backoff(tmp_path: Path) -> None:
+    config = make_config(tmp_path, [
+        {"name": "steady", "url": "https://a.example/news", "kind": "listing", "every": "15m"},
+        {"name": "flaky", "url": "https://b.example/news", "kind": "listing", "every": "15m"},
+        {"name": "mornings", "url": "https://c.example/news", "kind": "listing", "cron": "0 7 * * *",
+         "timezone": "Asia/Seoul"},
+    ])
+    soon = datetime.now(UTC) + timedelta(hours=2)
+    with Store.open(load_config(config).database_path) as store:
+        store.record_source_run("steady", "https://a.example/news", ok=True)
+        store.record_source_run("flaky", "https://b.example/news", ok=False, error="HTTP 503")
+        store.record_schedule("flaky", interval=3600, backoff_until=soon, next_due=soon)
+        store.record_schedule("steady", interval=900, backoff_until=None, next_due=soon)
+    result = run_cli("sources", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[1]: line for line in result.stdout.splitlines() if line.strip().startswith("│")
+             and len(line.split()) > 1}
+    assert "15m" in lines["steady"] and "backed off" not in lines["steady"] and "(in 2h)" in lines["steady"]
+    assert "1h (backed off from 15m)" in lines["flaky"]
+    assert "cron 0 7 * * * (Asia/Seoul)" in lines["mornings"]
