@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from protego import Protego
 
-from .errors import FetchError
+from .errors import FetchError, StoreError
 
 __all__ = ["ROBOTS_ERROR_TTL", "ROBOTS_MAX_BYTES", "ROBOTS_TTL", "Robots", "RobotsAnswer", "RobotsCache",
            "RobotsMemory", "interpret", "origin_of"]
@@ -104,7 +104,8 @@ Loader = Callable[[str], Awaitable[RobotsAnswer]]
 
 
 class RobotsMemory(Protocol):
-    """Where answers outlive the process (:class:`~monitor.store.Store`)."""
+    """Where answers outlive the process (:class:`~monitor.store.Store`); both methods raise
+    :class:`~monitor.errors.StoreError` when the database fails."""
 
     def recall_robots(self, origin: str) -> tuple[RobotsAnswer, float] | None:
         """The answer last kept for ``origin`` and its age in seconds, if any."""
@@ -136,7 +137,7 @@ class RobotsCache:
             return None
         try:
             kept = self.memory.recall_robots(origin)
-        except Exception as exc:  # noqa: BLE001 - the database is a help here, never a reason to fail
+        except StoreError as exc:  # the database is a help here, never a reason to fail
             log.warning("robots.txt not read from the database: %s", exc, extra={"url": origin + "/robots.txt"})
             return None
         return kept if kept is not None and 0 <= kept[1] < self.ttl else None
@@ -146,7 +147,7 @@ class RobotsCache:
             return
         try:
             self.memory.remember_robots(origin, answer)
-        except Exception as exc:  # noqa: BLE001
+        except StoreError as exc:
             log.warning("robots.txt not kept in the database: %s", exc, extra={"url": origin + "/robots.txt"})
 
     async def get(self, url: str, load: Loader | None = None) -> Robots:

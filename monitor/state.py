@@ -4,10 +4,12 @@ source's health (last attempt, last success, consecutive failures, next due). Mi
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from .errors import StoreError
 from .robots import ROBOTS_MAX_BYTES, RobotsAnswer
 
 if TYPE_CHECKING:
@@ -80,17 +82,24 @@ class SourceStateMixin:
     # ------------------------------------------------------------------ robots.txt (RobotsMemory)
     def recall_robots(self, origin: str) -> tuple[RobotsAnswer, float] | None:
         """The robots.txt answer kept for ``origin`` and its age in seconds."""
-        row = self.db.conn.execute("SELECT status, body, fetched FROM robots WHERE origin = ?", [origin]).fetchone()
+        try:
+            row = self.db.conn.execute("SELECT status, body, fetched FROM robots WHERE origin = ?",
+                                       [origin]).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the kept robots.txt of {origin}: {exc}") from None
         if row is None:
             return None
         age = (self.clock() - datetime.fromisoformat(row[2])).total_seconds()
         return RobotsAnswer(int(row[0]), bytes(row[1])), age
 
     def remember_robots(self, origin: str, answer: RobotsAnswer) -> None:
-        with self.write() as db:
-            db.execute("INSERT INTO robots (origin, status, body, fetched) VALUES (?,?,?,?) ON CONFLICT(origin) "
-                       "DO UPDATE SET status = excluded.status, body = excluded.body, fetched = excluded.fetched",
-                       [origin, answer.status or 0, answer.body[:ROBOTS_MAX_BYTES], self.now()])
+        try:
+            with self.write() as db:
+                db.execute("INSERT INTO robots (origin, status, body, fetched) VALUES (?,?,?,?) ON CONFLICT(origin) "
+                           "DO UPDATE SET status = excluded.status, body = excluded.body, fetched = excluded.fetched",
+                           [origin, answer.status or 0, answer.body[:ROBOTS_MAX_BYTES], self.now()])
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot keep the robots.txt of {origin}: {exc}") from None
 
     def reclassify_fetch(self, url: str, outcome: str, error: str) -> None:
         """The last fetch of ``url`` came back fine over HTTP but was not the page (a consent wall,

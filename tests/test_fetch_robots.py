@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from monitor.config import FetchConfig
-from monitor.errors import FetchError
+from monitor.errors import FetchError, StoreError
 from monitor.fetch import Fetcher
 from monitor.models import Page
 from monitor.robots import RobotsAnswer, interpret
@@ -211,6 +211,23 @@ def test_robots_answers_outlive_the_run_in_the_database(server: FaultServer, tmp
         assert run("/private/1") == ["ok"] and server.hits("/robots.txt") == 3  # the 404 was kept
     finally:
         store.close()
+
+
+def test_a_failing_robots_memory_costs_nothing_but_a_warning(server: FaultServer,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    class Broken:
+        def recall_robots(self, origin: str) -> None:
+            raise StoreError("disk I/O error")
+
+        def remember_robots(self, origin: str, answer: RobotsAnswer) -> None:
+            raise StoreError("database is locked")
+
+    server.page("/robots.txt", "User-agent: *\nDisallow: /private/\n", "text/plain")
+    f = make(server)
+    f.robots.memory = Broken()
+    assert outcomes(fetch_all(f, [server.url + "/news/1", server.url + "/private/1"])) == ["ok", "skipped_robots"]
+    assert "not read from the database: disk I/O error" in caplog.text
+    assert "not kept in the database: database is locked" in caplog.text
 
 
 def test_a_new_host_is_asked_for_robots_once_even_by_concurrent_fetches(server: FaultServer) -> None:
