@@ -188,11 +188,13 @@ class Run:
 
 class TreeSampler(threading.Thread):
     """Peak RSS of a process and all its descendants, summed, sampled every ``interval`` seconds.
-    (A sum of RSS counts pages shared between forked processes once per process: an upper bound.)"""
+    (A sum of RSS counts pages shared between forked processes once per process: an upper bound.)
+    The list of descendants (a scan of every process on the machine) is renewed every
+    ``relist`` seconds, not at every sample: the sampler shares the cores it measures."""
 
-    def __init__(self, pid: int, interval: float = 0.05) -> None:
+    def __init__(self, pid: int, interval: float = 0.05, relist: float = 0.25) -> None:
         super().__init__(daemon=True)
-        self.pid, self.interval = pid, interval
+        self.pid, self.interval, self.relist = pid, interval, relist
         self.peak = 0
         self.most = 0
         self._halt = threading.Event()
@@ -202,11 +204,15 @@ class TreeSampler(threading.Thread):
             root = psutil.Process(self.pid)
         except psutil.NoSuchProcess:
             return
+        listed = -1.0
+        tree: list[psutil.Process] = [root]
         while not self._halt.is_set():
-            try:
-                tree = [root, *root.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                return
+            if time.monotonic() - listed >= self.relist:
+                try:
+                    tree = [root, *root.children(recursive=True)]
+                except psutil.NoSuchProcess:
+                    return
+                listed = time.monotonic()
             total = 0
             for p in tree:
                 try:
