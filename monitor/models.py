@@ -147,3 +147,13 @@ class SourceReport:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def add(self, part: SourceReport) -> None:
+        """Count in what another process did for this source (``monitor fetch --workers``)."""
+        self.fetched += part.fetched
+        self.new += part.new
+        self.updated += part.updated
+        self.unchanged += part.unchanged
+        self.failed += part.failed
+        self.skipped += part.skipped
+        self.errors += part.errors

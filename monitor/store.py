@@ -137,14 +137,8 @@ class Store(SourceStateMixin):
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise StoreError(f"{self.path}: cannot begin a write: {exc}") from None
-        try:
-            yield self.db
-        except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise
-        else:
-            self.conn.execute("COMMIT")
+        with self.continue_write() as db:
+            yield db
 
     def try_begin_write(self) -> bool:
         """Begin a write transaction if the write lock is free right now, without waiting for it:
@@ -162,7 +156,8 @@ class Store(SourceStateMixin):
 
     @contextmanager
     def continue_write(self) -> Iterator[sqlite_utils.Database]:
-        """The rest of a write transaction :meth:`try_begin_write` began: COMMIT, or ROLLBACK on error."""
+        """The rest of a write transaction :meth:`try_begin_write` (or :meth:`write`) began: COMMIT,
+        or ROLLBACK on error."""
         try:
             yield self.db
         except BaseException:

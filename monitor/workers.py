@@ -280,7 +280,7 @@ class _Run:
                 for f in result.found:
                     found[f.source.name] = f
                 for name, part_report in result.reports.items():
-                    _add(found[name].report, part_report)
+                    found[name].report.add(part_report)
                 gates.update(result.gates)
                 robots.update(result.robots)
                 discover += [cfg.source(name) for name in result.rediscover]
@@ -366,13 +366,3 @@ class _Run:
 
 def _terminated(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
-
-
-def _add(report: SourceReport, part: SourceReport) -> None:
-    report.fetched += part.fetched
-    report.new += part.new
-    report.updated += part.updated
-    report.unchanged += part.unchanged
-    report.failed += part.failed
-    report.skipped += part.skipped
-    report.errors += part.errors
