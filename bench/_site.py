@@ -216,6 +216,12 @@ class _Http(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        # asyncio turns Nagle off only for sockets made with proto=IPPROTO_TCP, and accepted ones
+        # inherit the listener's 0: without this a body written after its headers waits for the
+        # client's delayed ACK (up to 40 ms), and the server, not the client, sets the pace.
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
         assert self.transport is not None
@@ -341,11 +347,13 @@ def serve(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- the bare client
 
-async def _bare_client(urls: list[str], seconds: float, connections: int) -> tuple[int, int]:
-    """GET the URLs round robin over keep-alive connections (h11, body discarded, gzip accepted)."""
+async def _bare_client(urls: list[str], seconds: float, connections: int) -> tuple[int, int, list[float]]:
+    """GET the URLs round robin over keep-alive connections (h11, body discarded, gzip accepted):
+    requests, bytes, and each request's seconds from its first byte sent to its last byte read."""
     from urllib.parse import urlsplit
 
     done = [0, 0]
+    latencies: list[float] = []
     until = time.perf_counter() + seconds
 
     groups: dict[str, list[str]] = {}
@@ -363,6 +371,7 @@ async def _bare_client(urls: list[str], seconds: float, connections: int) -> tup
         while time.perf_counter() < until:
             path = paths[i % len(paths)]
             i += 1
+            sent = time.perf_counter()
             writer.write(conn.send(h11.Request(method="GET", target=path, headers=[
                 ("Host", netloc), ("Accept-Encoding", "gzip")])) + conn.send(h11.EndOfMessage()))
             while True:
@@ -375,15 +384,16 @@ async def _bare_client(urls: list[str], seconds: float, connections: int) -> tup
                     break
                 elif isinstance(event, h11.ConnectionClosed):
                     raise ConnectionError("the server closed the connection")
+            latencies.append(time.perf_counter() - sent)
             done[0] += 1
             conn.start_next_cycle()
         writer.close()
 
     await asyncio.gather(*(one(k) for k in range(connections)))
-    return done[0], done[1]
+    return done[0], done[1], latencies
 
 
-def bare_client(urls: list[str], seconds: float, connections: int) -> tuple[int, int]:
+def bare_client(urls: list[str], seconds: float, connections: int) -> tuple[int, int, list[float]]:
     return asyncio.run(_bare_client(urls, seconds, connections))
 
 

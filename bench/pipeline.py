@@ -154,6 +154,17 @@ def server_ceiling(server: SiteServer, urls: list[str], *, seconds: float, proce
             "client_processes": processes, "connections_each": connections}
 
 
+def server_latency(urls: list[str], *, hosts: int, seconds: float = 1.5) -> dict[str, float]:
+    """Milliseconds per request with one connection per host and one request at a time on each (as
+    monitor asks): a server that makes clients wait (Nagle's algorithm holding a body back for the
+    client's delayed ACK, 40 ms on Linux) is the bottleneck however many requests a second it can serve."""
+    requests, _bytes, latencies = _site.bare_client(urls, seconds, hosts)
+    cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
+    return {"requests": requests, "p50_ms": round(cuts[49] * 1000, 2), "p99_ms": round(cuts[98] * 1000, 2),
+            "max_ms": round(max(latencies) * 1000, 2),
+            "over_20ms": sum(1 for x in latencies if x >= 0.020)}
+
+
 # ----------------------------------------------------------------------------- measured runs
 
 @dataclass
@@ -537,6 +548,14 @@ def main(argv: list[str] | None = None) -> int:
               f"{ceiling['requests_per_s']:.0f} requests/s, {ceiling['mb_per_s']:.0f} MB/s; server CPU "
               f"{ceiling['server_cpu_us_per_request']:.0f} us/request (= {ceiling['server_ceiling_per_core']:.0f} "
               f"requests/s per core); target {TARGET_RATE:.0f}/s", flush=True)
+        latency = server_latency(urls, hosts=args.hosts)
+        result["server_latency"] = latency
+        print(f"server latency (1 connection per host, one request at a time): {latency['p50_ms']:.2f} ms median, "
+              f"{latency['p99_ms']:.2f} ms p99, {latency['max_ms']:.1f} ms max; {latency['over_20ms']} of "
+              f"{latency['requests']} requests took 20 ms or more", flush=True)
+        if latency["over_20ms"] > latency["requests"] // 100:
+            print("WARNING: the site server makes clients wait: the figures below measure it, not the clients",
+                  flush=True)
 
         secret = "whsec_" + b64encode(secrets.token_bytes(24)).decode()
         if not args.no_webhook:
