@@ -67,6 +67,7 @@ Route = Fault | Callable[[Seen], Fault]
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: without it a kept-alive client waits for delayed ACKs
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - keep quiet
         return
