@@ -7,7 +7,8 @@ What it does, in one go:
 1. Serves the site of ``bench/_site.py`` (hosts 127.0.0.2..., a listing page and an RSS feed per
    host, 2,000+ article URLs whose pages are the extraction development pages, read at run time)
    from a separate process, and measures that server's ceiling with a bare h11 client
-   (requests per second, and the server's own CPU per request).
+   (requests per second, and the server's own CPU per request) and its latency as monitor uses it
+   (one connection per host, one request at a time; a warning when 1% take 20 ms or more).
 2. Runs ``python -m monitor fetch`` (the real CLI, as a subprocess) with politeness off
    (``per_host_delay: 0``, ``respect_robots: false``, ``allow_private_networks: true``), one
    listing and one feed source per host, the three example topics of ``config.yaml`` and a
