@@ -38,6 +38,7 @@ __all__ = [
     "SiteRules",
     "SourceConfig",
     "TopicConfig",
+    "WEEKDAYS",
     "WebhookChannel",
     "load_config",
     "parse_config",
@@ -202,12 +203,40 @@ class SourceConfig(_Model):
         return value
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAY_NAMES = {**{d: d for d in WEEKDAYS}, "monday": "mon", "tuesday": "tue", "wednesday": "wed", "thursday": "thu",
+              "friday": "fri", "saturday": "sat", "sunday": "sun"}
+_DAY_GROUPS = {"weekdays": WEEKDAYS[:5], "weekends": WEEKDAYS[5:]}
+
+
 class DigestConfig(_Model):
-    """``every`` (steps from local midnight, at most a day) or ``at`` (a daily local time), in ``timezone``."""
+    """``every`` (steps from local midnight, at most a day) or ``at`` (a local time, every day or on
+    ``days``), in ``timezone``."""
 
     every: Duration | None = None
     at: str | None = Field(default=None, pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
+    days: tuple[str, ...] | None = None  # with `at`: the weekdays it fires on (mon ... sun), in week order
     timezone: str = "UTC"
+
+    @field_validator("days", mode="before")
+    @classmethod
+    def _days(cls, value: object) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list | tuple) or not items:
+            raise ValueError("`days` names weekdays: [mon, thu], one day (fri), weekdays or weekends")
+        chosen: set[str] = set()
+        for item in items:
+            name = str(item).strip().lower()
+            if name in _DAY_GROUPS:
+                chosen.update(_DAY_GROUPS[name])
+            elif name in _DAY_NAMES:
+                chosen.add(_DAY_NAMES[name])
+            else:
+                raise ValueError(f"{item!r} is not a weekday (mon, tue, wed, thu, fri, sat, sun, or the full "
+                                 f"names; weekdays; weekends)")
+        return tuple(d for d in WEEKDAYS if d in chosen)
 
     @field_validator("timezone")
     @classmethod
@@ -225,6 +254,8 @@ class DigestConfig(_Model):
     def _one_of(self) -> DigestConfig:
         if (self.every is None) == (self.at is None):
             raise ValueError("a digest needs either `every` (e.g. 1h) or `at` (e.g. \"08:00\"), not both")
+        if self.days is not None and self.at is None:
+            raise ValueError("`days` goes with `at` (e.g. {at: \"09:00\", days: [mon]}), not with `every`")
         return self
 
 

@@ -44,6 +44,10 @@ CASES = [
     ("digest with both", digest("{every: 1h, at: '08:00'}"), 5, "topics[0].digest", "not both"),
     ("digest too often", digest("{every: 10s}"), 5, "topics[0].digest.every", "between 1m and 1d"),
     ("digest too rare", digest("{every: 2d}"), 5, "topics[0].digest.every", "use `at`"),
+    ("digest on no day", digest("{at: '09:00', days: [mon, someday]}"), 5, "topics[0].digest.days",
+     "'someday' is not a weekday"),
+    ("digest days empty", digest("{at: '09:00', days: []}"), 5, "topics[0].digest.days", "names weekdays"),
+    ("digest days with every", digest("{every: 1h, days: [mon]}"), 5, "topics[0].digest", "goes with `at`"),
     ("quiet hours zone", BASE.replace("    type: webhook\n", "    type: webhook\n    quiet_hours: "
                                       "{start: '22:00', end: '07:00', timezone: Nowhere/Land}\n"),
      8, "channels[0].quiet_hours.timezone", "unknown IANA time zone"),
@@ -86,3 +90,8 @@ def test_good_alert_keys_parse(tmp_path: Path) -> None:
     assert getattr(cfg.channels[1], "ca_file", None) == str(ca)
     hourly = parse_config(digest("{every: 1h}"), "cfg.yaml", env={})
     assert hourly.topics[0].digest is not None and hourly.topics[0].digest.every == 3600.0
+    weekly = parse_config(digest("{at: '09:00', days: [Friday, mon, fri]}"), "cfg.yaml", env={})
+    assert weekly.topics[0].digest is not None and weekly.topics[0].digest.days == ("mon", "fri")
+    workdays = parse_config(digest("{at: '09:00', days: weekdays}"), "cfg.yaml", env={})
+    assert workdays.topics[0].digest is not None
+    assert workdays.topics[0].digest.days == ("mon", "tue", "wed", "thu", "fri")

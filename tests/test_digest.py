@@ -81,6 +81,24 @@ def test_a_daily_time_in_a_zone_with_dst_follows_its_clocks() -> None:
     assert next_fire(skipped, first) == utc(2026, 10, 26, 1, 30)
 
 
+def test_a_weekly_digest_fires_on_its_local_weekdays_across_dst() -> None:
+    # Mondays and Thursdays at 09:00 Berlin time; Berlin moves its clocks on Sunday 29 March 2026
+    weekly = DigestConfig(at="09:00", days=["mon", "thursday"], timezone="Europe/Berlin")
+    fires, t = [], utc(2026, 3, 20, 12)  # a Friday
+    for _ in range(4):
+        t = next_fire(weekly, t)
+        fires.append(t)
+    assert fires == [utc(2026, 3, 23, 8), utc(2026, 3, 26, 8), utc(2026, 3, 30, 7), utc(2026, 4, 2, 7)]
+    assert {f.astimezone(BERLIN).strftime("%a %H:%M") for f in fires} == {"Mon 09:00", "Thu 09:00"}
+    # the weekday is the zone's, not UTC's: 08:00 Seoul on a Monday is Sunday 23:00 UTC
+    seoul = DigestConfig(at="08:00", days=["mon"], timezone="Asia/Seoul")
+    assert next_fire(seoul, utc(2026, 3, 20)) == utc(2026, 3, 22, 23)
+    # at the instant itself, the next one is a week later
+    once = DigestConfig(at="09:00", days=["fri"])
+    assert next_fire(once, utc(2026, 3, 20, 9)) == utc(2026, 3, 27, 9)
+    assert next_fire(once, utc(2026, 3, 20, 8, 59)) == utc(2026, 3, 20, 9)
+
+
 def test_every_counts_from_local_midnight() -> None:
     hourly = DigestConfig(every=3600, timezone="Europe/Berlin")
     t, fires = utc(2026, 3, 28, 22, 30), []
@@ -271,3 +289,23 @@ def test_digest_fire_time_is_exact(tmp_path: Path, store: Store, clock: FakeCloc
     clock.advance(microseconds=1)
     assert run(cfg, store, clock).sent == 1
     assert clock() - utc(2026, 3, 10, 10) == timedelta(0)
+
+
+def test_a_weekly_digest_waits_for_its_day_in_the_outbox(tmp_path: Path, store: Store, clock: FakeClock,
+                                                         receiver: WebhookReceiver) -> None:
+    cfg = alert_config(tmp_path, [hook(receiver.url)], topics=digest_topics(at="09:00", days=["mon"],
+                                                                             timezone="Europe/Berlin"))
+    clock.set(utc(2026, 3, 25, 10))  # a Wednesday
+    add_article(store, 1)
+    run(cfg, store, clock)
+    [digest] = [a for a in alerts(store) if a["kind"] == "digest"]
+    assert digest["next_attempt"] == "2026-03-30T07:00:00+00:00"  # Monday 09:00 CEST
+    clock.set(utc(2026, 3, 26, 8))  # Thursday 09:00: not its day
+    add_article(store, 2)
+    assert run(cfg, store, clock).sent == 0
+    clock.set(utc(2026, 3, 30, 7))
+    assert run(cfg, store, clock).sent == 1
+    [sent] = receiver.deliveries
+    assert sent.verified
+    assert [a["url"] for a in sent.payload["articles"]] == ["https://news.example.org/a/1",
+                                                             "https://news.example.org/a/2"]  # the week, in one message

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from ..config import DigestConfig, QuietHours
+from ..config import WEEKDAYS, DigestConfig, QuietHours
 
 __all__ = ["local_instant", "next_fire", "quiet_until"]
 
@@ -35,9 +35,9 @@ def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
 def next_fire(digest: DigestConfig, after: datetime) -> datetime:
     """The first instant strictly after ``after`` at which the digest goes out.
 
-    ``at: "08:00"`` fires daily at 08:00 in ``timezone``. ``every: 1h`` fires every hour counted from
-    local midnight in ``timezone`` (a 23- or 25-hour day has 23 or 25 hourly digests; steps that do
-    not divide the day restart at midnight).
+    ``at: "08:00"`` fires daily at 08:00 in ``timezone``, or only on the local weekdays in ``days``.
+    ``every: 1h`` fires every hour counted from local midnight in ``timezone`` (a 23- or 25-hour day
+    has 23 or 25 hourly digests; steps that do not divide the day restart at midnight).
     """
     if after.tzinfo is None:
         raise ValueError("next_fire needs an aware datetime")
@@ -45,10 +45,12 @@ def next_fire(digest: DigestConfig, after: datetime) -> datetime:
     day = after.astimezone(zone).date()
     if digest.at is not None:
         at = _hhmm(digest.at)
-        while True:  # at most two turns: today's time has passed, tomorrow's has not
-            candidate = local_instant(day, at, zone)
-            if candidate > after:
-                return candidate
+        weekdays = {WEEKDAYS.index(d) for d in digest.days} if digest.days else set(range(7))
+        while True:  # at most eight turns: today's time has passed, and a week goes round once
+            if day.weekday() in weekdays:
+                candidate = local_instant(day, at, zone)
+                if candidate > after:
+                    return candidate
             day += timedelta(days=1)
     assert digest.every is not None
     step = timedelta(seconds=digest.every)
