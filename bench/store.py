@@ -18,7 +18,7 @@ At 1k, 10k, 100k and 200k rows (those up to ``--rows``, and ``--rows`` itself):
   machine load hits both alike: the ratio of the medians (and of the p99s);
 - ``scan peer``: the same question answered by reading every row's SimHash (what the index avoids),
   median over 20 probes;
-- ``search``: FTS5 + bm25 + snippet, 20 hits, for rare, medium and frequent words, two-word AND,
+- ``search``: FTS5 + bm25 + snippet, 20 hits (and the same queries one hit per story), for rare, medium and frequent words, two-word AND,
   a phrase and a prefix: median and p99 over all, and the median per kind;
 - ``bytes/article``: database file (after a WAL checkpoint) divided by the rows.
 
@@ -223,17 +223,25 @@ class Bench:
             "prefix": lambda: rng.choice([w for w in ranks[200:3000] if len(w) > 5])[:4] + "*",
         }
         per_kind: dict[str, float] = {}
+        per_kind_story: dict[str, float] = {}
         every: list[float] = []
+        every_story: list[float] = []
         for name, make in kinds.items():
-            times = []
-            for _ in range(10):
+            times, story_times = [], []
+            for i in range(10):  # the same query both ways, alternating which goes first
                 query = make()
-                seconds, _hits = timed(lambda q=query: search(self.store, q, limit=20))
-                times.append(seconds)
+                pair = [(times, False), (story_times, True)]
+                for out, by_story in pair if i % 2 else pair[::-1]:
+                    seconds, _hits = timed(lambda q=query, b=by_story: search(self.store, q, limit=20, by_story=b))
+                    out.append(seconds)
             per_kind[name] = statistics.median(times) * 1e3
+            per_kind_story[name] = statistics.median(story_times) * 1e3
             every += times
+            every_story += story_times
         return {"median_ms": statistics.median(every) * 1e3, "p99_ms": pct(every, 0.99) * 1e3,
-                "per_kind_median_ms": per_kind}
+                "per_kind_median_ms": per_kind,
+                "by_story_median_ms": statistics.median(every_story) * 1e3,
+                "by_story_p99_ms": pct(every_story, 0.99) * 1e3, "by_story_per_kind_median_ms": per_kind_story}
 
     def size(self) -> dict[str, Any]:
         self.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -329,7 +337,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"p99 {d['p99_ms']:.2f} ms, {vs.get('ratio', 1):.2f}x the 1k peer "
                   f"({d['copies_found']}/{d['copies']} copies found, "
                   f"{d['false_joins']} false joins; scan peer {d['scan_peer_median_ms']:.1f} ms) | search median "
-                  f"{s['median_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms | {row['bytes_per_article']:,.0f} bytes/article "
+                  f"{s['median_ms']:.1f} ms, p99 {s['p99_ms']:.1f} ms (by story {s['by_story_median_ms']:.1f} / "
+                  f"{s['by_story_p99_ms']:.1f} ms) | {row['bytes_per_article']:,.0f} bytes/article "
                   f"| {row['elapsed_s']:.0f} s", flush=True)
         memory = export_memory(store)
         stories = int(store.conn.execute("SELECT count(*) FROM stories").fetchone()[0])
@@ -382,6 +391,9 @@ def table(results: list[dict[str, Any]]) -> str:
     lines.append("")
     lines.append(f"search median per kind at {results[-1]['rows']:,} rows: "
                  + ", ".join(f"{k} {v:.1f} ms" for k, v in kinds.items()))
+    story_kinds = results[-1]["search"]["by_story_per_kind_median_ms"]
+    lines.append("the same queries by story (--by-story): "
+                 + ", ".join(f"{k} {v:.1f} ms" for k, v in story_kinds.items()))
     if "per_article_by_part" in results[-1]:
         lines.append("bytes/article by part: " + ", ".join(
             f"{k} {v:,.0f}" for k, v in sorted(results[-1]["per_article_by_part"].items(), key=lambda kv: -kv[1])))

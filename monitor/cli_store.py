@@ -11,6 +11,7 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.syntax import Syntax
@@ -168,11 +169,13 @@ def _snippet(text: str) -> Text:
 @click.option("--since", metavar="DATE", help=SINCE_HELP)
 @click.option("--source", metavar="NAME", help="Only this source's articles.")
 @click.option("--limit", "-n", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@click.option("--by-story", is_flag=True, help="One hit per story (its best-ranked article), with the story's "
+              "other outlets; --limit counts stories.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per hit (snippet marks: **...**).")
 @pass_ctx
 @handle_errors
 def search(c: Context, query: tuple[str, ...], since: str | None, source: str | None, limit: int,
-           as_json: bool) -> None:
+           by_story: bool, as_json: bool) -> None:
     """Full-text search of the stored articles (title, byline, text, captions), best first.
 
     QUERY is FTS5 syntax: words (all must occur), "a phrase", OR, NOT, prefix*, NEAR(a b, 5),
@@ -182,14 +185,17 @@ def search(c: Context, query: tuple[str, ...], since: str | None, source: str | 
     from .store_read import search as do_search
 
     with open_store(c) as store:
-        hits, literal = do_search(store, " ".join(query), since=_since(since), source=source, limit=limit)
+        hits, literal = do_search(store, " ".join(query), since=_since(since), source=source, limit=limit,
+                                  by_story=by_story)
     if as_json:
         for h in hits:
-            click.echo(json.dumps({"id": h.id, "url": h.url, "title": h.title, "source": h.source,
-                                   "first_seen": h.first_seen, "published": h.published, "story_id": h.story_id,
-                                   "outlets": h.outlets, "score": h.score,
-                                   "snippet": h.snippet.replace(HIGHLIGHT_START, "**").replace(HIGHLIGHT_END, "**")},
-                                  ensure_ascii=False))
+            record: dict[str, Any] = {
+                "id": h.id, "url": h.url, "title": h.title, "source": h.source, "first_seen": h.first_seen,
+                "published": h.published, "story_id": h.story_id, "outlets": h.outlets, "score": h.score,
+                "snippet": h.snippet.replace(HIGHLIGHT_START, "**").replace(HIGHLIGHT_END, "**")}
+            if by_story:
+                record["other_outlets"] = [{"source": src, "url": url} for src, url in h.others]
+            click.echo(json.dumps(record, ensure_ascii=False))
         return
     if literal:
         err.print("note: not a valid FTS5 query; searched for the words as written", highlight=False)
@@ -202,6 +208,9 @@ def search(c: Context, query: tuple[str, ...], since: str | None, source: str | 
         _line("    ", (f"{h.source} · first seen {_when(h.first_seen)}"
                        f"{' · published ' + h.published[:10] if h.published else ''}{story}", "cyan"))
         _line("    ", (h.url, "dim"))
+        if h.others:
+            _line("    ", ("also: " + ", ".join(src for src, _url in h.others[:8])
+                           + (f" and {len(h.others) - 8} more" if len(h.others) > 8 else ""), "dim"))
         _line("    ", _snippet(h.snippet))
         out.print()
 

@@ -13,7 +13,7 @@ import io
 import json
 import sqlite3
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,6 +40,7 @@ class SearchHit:
     snippet: str  # matched words between HIGHLIGHT_START and HIGHLIGHT_END
     score: float  # bm25: lower is better
     outlets: int  # articles in the same story
+    others: tuple[tuple[str, str], ...] = ()  # with by_story: (source, url) of the story's other articles
 
 
 def parse_since(value: str, now: datetime) -> str:
@@ -61,26 +62,29 @@ def parse_since(value: str, now: datetime) -> str:
 
 
 def search(store: Store, query: str, *, since: str | None = None, source: str | None = None,
-           limit: int = 20) -> tuple[list[SearchHit], bool]:
+           limit: int = 20, by_story: bool = False) -> tuple[list[SearchHit], bool]:
     """Ranked hits for an FTS5 query; returns (hits, literal) where ``literal`` says the query was
-    not valid FTS5 syntax and was searched as plain words instead."""
+    not valid FTS5 syntax and was searched as plain words instead. ``by_story``: one hit per story
+    (its best-ranked article), with the story's other articles in ``others``."""
     if not query.strip():
         raise StoreError("search: give some words to look for")
     try:
-        return _search(store, query, since, source, limit), False
+        return _search(store, query, since, source, limit, by_story), False
     except sqlite3.OperationalError as exc:
         if not any(word in str(exc) for word in ("fts5", "syntax", "no such column", "unterminated")):
             raise StoreError(f"search failed: {exc}") from None
     literal = " ".join('"' + word.replace('"', '""') + '"' for word in query.split())
     try:
-        return _search(store, literal, since, source, limit), True
+        return _search(store, literal, since, source, limit, by_story), True
     except sqlite3.OperationalError as exc:
         raise StoreError(f"search: cannot search for {query!r}: {exc}") from None
 
 
-def _search(store: Store, query: str, since: str | None, source: str | None, limit: int) -> list[SearchHit]:
+def _search(store: Store, query: str, since: str | None, source: str | None, limit: int,
+            by_story: bool) -> list[SearchHit]:
     """Rank first (bm25 over every match, nothing else computed), then build snippets and read the
-    records for the hits kept: snippet() on every match would cost more than the ranking."""
+    records for the hits kept: snippet() on every match would cost more than the ranking. By story,
+    each match is numbered within its story (an article without one is its own) and the first kept."""
     where, params = ["articles_fts MATCH ?"], [query]
     if since:
         where.append("a.first_seen >= ?")
@@ -88,18 +92,44 @@ def _search(store: Store, query: str, since: str | None, source: str | None, lim
     if source:
         where.append("a.source = ?")
         params.append(source)
-    join = "JOIN articles a ON a.id = articles_fts.rowid" if since or source else ""
+    join = "JOIN articles a ON a.id = articles_fts.rowid" if since or source or by_story else ""
     w = ", ".join(str(x) for x in BM25_WEIGHTS)
-    sql = (f"WITH top AS (SELECT articles_fts.rowid AS id, bm25(articles_fts, {w}) AS score FROM articles_fts "
-           f"{join} WHERE {' AND '.join(where)} ORDER BY score LIMIT ?) "
+    if by_story:
+        top = (f"WITH ranked AS (SELECT articles_fts.rowid AS id, bm25(articles_fts, {w}) AS score, "
+               f"coalesce(a.story_id, -a.id) AS story FROM articles_fts {join} WHERE {' AND '.join(where)}), "
+               f"firsts AS (SELECT id, score, row_number() OVER (PARTITION BY story ORDER BY score, id) AS n "
+               f"FROM ranked), "
+               f"top AS (SELECT id, score FROM firsts WHERE n = 1 ORDER BY score, id LIMIT ?) ")
+    else:
+        top = (f"WITH top AS (SELECT articles_fts.rowid AS id, bm25(articles_fts, {w}) AS score FROM articles_fts "
+               f"{join} WHERE {' AND '.join(where)} ORDER BY score LIMIT ?) ")
+    sql = (f"{top}"
            f"SELECT a.id, a.url, a.title, a.source, a.first_seen, a.published, a.story_id, "
            f"snippet(articles_fts, -1, ?, ?, '…', {SNIPPET_TOKENS}) AS snip, top.score, "
            f"(SELECT count(*) FROM articles o WHERE o.story_id = a.story_id) AS outlets "
            f"FROM top JOIN articles a ON a.id = top.id JOIN articles_fts ON articles_fts.rowid = top.id "
            f"WHERE articles_fts MATCH ? ORDER BY top.score, a.id")
     rows = store.conn.execute(sql, [*params, max(1, limit), HIGHLIGHT_START, HIGHLIGHT_END, query]).fetchall()
-    return [SearchHit(id=r[0], url=r[1], title=r[2] or "", source=r[3], first_seen=r[4], published=r[5],
+    hits = [SearchHit(id=r[0], url=r[1], title=r[2] or "", source=r[3], first_seen=r[4], published=r[5],
                       story_id=r[6], snippet=r[7] or "", score=float(r[8]), outlets=int(r[9])) for r in rows]
+    if by_story:
+        hits = _with_others(store, hits)
+    return hits
+
+
+def _with_others(store: Store, hits: list[SearchHit]) -> list[SearchHit]:
+    """Each hit with the (source, url) of its story's other articles, oldest first."""
+    stories = [h.story_id for h in hits if h.story_id is not None and h.outlets > 1]
+    if not stories:
+        return hits
+    others: dict[int, list[tuple[int, str, str]]] = {}
+    marks = ", ".join("?" * len(stories))
+    for story, article, src, url in store.conn.execute(
+            f"SELECT story_id, id, source, url FROM articles WHERE story_id IN ({marks}) ORDER BY first_seen, id",
+            stories):
+        others.setdefault(story, []).append((article, src, url))
+    return [replace(h, others=tuple((src, url) for article, src, url in others.get(h.story_id, []) if article != h.id))
+            if h.story_id is not None else h for h in hits]
 
 
 # ---------------------------------------------------------------------------- one record

@@ -96,6 +96,23 @@ def test_search_prints_ranked_hits_with_snippets(config: Path) -> None:
     assert literal.returncode == 0 and "searched for the words as written" in literal.stderr
 
 
+def test_search_by_story_lists_each_story_once_with_its_other_outlets(config: Path) -> None:
+    plain = [json.loads(x) for x in ok("search", "Beijing", "--json", "--config", str(config)).splitlines()]
+    assert len(plain) == 3 and len({h["story_id"] for h in plain}) == 2  # the seed and its copy: one story
+    hits = [json.loads(x) for x in ok("search", "Beijing", "--by-story", "--json", "--config", str(config)).splitlines()]
+    assert len(hits) == 2 and len({h["story_id"] for h in hits}) == 2
+    best = {h["story_id"]: h for h in plain if h["score"] == min(p["score"] for p in plain
+                                                                  if p["story_id"] == h["story_id"])}
+    assert {h["id"] for h in hits} == {h["id"] for h in best.values()}  # each story's best-ranked article
+    [shared] = [h for h in hits if h["outlets"] == 2]
+    [other] = [p for p in plain if p["story_id"] == shared["story_id"] and p["id"] != shared["id"]]
+    assert shared["other_outlets"] == [{"source": other["source"], "url": other["url"]}]
+    assert [h["other_outlets"] for h in hits if h["outlets"] == 1] == [[]]
+    text = ok("search", "Beijing", "--by-story", "--config", str(config))
+    assert f"also: {other['source']}" in text
+    assert len(ok("search", "Beijing", "--by-story", "-n", "1", "--json", "--config", str(config)).splitlines()) == 1
+
+
 def test_show_prints_the_record_story_and_unknown_urls_fail(config: Path) -> None:
     out = ok("show", "https://b.example/copy?utm_source=x", "--config", str(config))
     assert "Lee heads to Beijing" in out and "also seen at" in out and "https://a.example/seed" in out

@@ -349,6 +349,28 @@ def test_search_ranks_highlights_and_filters(store: Store, corpus: dict[str, int
     assert [h.id for h in search(store, '"state visit" NOT tourism')[0]] == [corpus["seed"]]
 
 
+def test_search_by_story_keeps_each_storys_best_hit(store: Store, corpus: dict[str, int], clock: Clock) -> None:
+    clock.now += timedelta(days=1)
+    copy = save(store, art("https://d.example/copy", "Lee heads to Beijing", SYNDICATED_PARAGRAPHS),
+                "https://d.example/copy", source="agency").article_id
+    seed_story = store.one("SELECT story_id FROM articles WHERE id = ?", [corpus["seed"]])["story_id"]  # type: ignore[index]
+    assert store.one("SELECT story_id FROM articles WHERE id = ?", [copy])["story_id"] == seed_story  # type: ignore[index]
+    every = [h.id for h in search(store, "Beijing")[0]]
+    assert set(every) == {corpus["seed"], corpus["topic"], copy}
+    hits, _ = search(store, "Beijing", by_story=True)
+    assert [h.id for h in hits] == [i for i in every if i != corpus["seed"]]  # the copy's title hit outranks the seed
+    [story] = [h for h in hits if h.id == copy]
+    assert story.outlets == 2 and story.others == (("cgtn", "https://a.example/seed"),)
+    assert [h.others for h in hits if h.id == corpus["topic"]] == [()]
+    # filters apply before grouping: within cgtn the seed is its story's best hit
+    assert [(h.id, h.others) for h in search(store, "Beijing", source="cgtn", by_story=True)[0]] == [
+        (corpus["seed"], (("agency", "https://d.example/copy"),))]
+    assert len(search(store, "Beijing", by_story=True, limit=1)[0]) == 1
+    hits, literal = search(store, "Lee Jae-Myung (", by_story=True)
+    assert literal and {h.story_id for h in hits} == {seed_story, store.one(
+        "SELECT story_id FROM articles WHERE id = ?", [corpus["topic"]])["story_id"]}  # type: ignore[index]
+
+
 def test_search_falls_back_to_plain_words(store: Store, corpus: dict[str, int]) -> None:
     hits, literal = search(store, "Lee Jae-Myung (")
     assert literal and {h.id for h in hits} == {corpus["seed"], corpus["topic"]}
