@@ -106,8 +106,9 @@ class FetchConfig(_Model):
 
 
 def _check_proxy(value: str | None) -> str | None:
-    if value is not None and not re.match(r"^https?://[^/\s]+/?$", value):
-        raise ValueError("a proxy is an http:// or https:// URL such as http://proxy.example:3128")
+    if value is not None and not re.match(r"^(https?|socks5h?)://[^/\s]+/?$", value):
+        raise ValueError("a proxy is an http://, https://, socks5:// or socks5h:// URL such as "
+                         "http://proxy.example:3128 or socks5h://127.0.0.1:9050")
     return value
 
 

@@ -38,13 +38,13 @@ def fetch_key(text: str) -> str:
     ("tiny max_bytes", fetch_key("max_bytes: 100"), 2, "fetch.max_bytes", "at least 1KiB"),
     ("empty user agent", fetch_key("user_agent: ' '"), 2, "fetch.user_agent", "non-empty line"),
     ("user agent with a line break", fetch_key('user_agent: "a\\nb"'), 2, "fetch.user_agent", "one non-empty line"),
-    ("proxy not a URL", fetch_key("proxy: proxy.example:3128"), 2, "fetch.proxy", "http:// or https://"),
-    ("socks proxy", fetch_key("proxy: socks5://127.0.0.1:1080"), 2, "fetch.proxy", "http:// or https://"),
+    ("proxy not a URL", fetch_key("proxy: proxy.example:3128"), 2, "fetch.proxy", "socks5h:// URL"),
+    ("socks4 proxy", fetch_key("proxy: socks4://127.0.0.1:1080"), 2, "fetch.proxy", "socks5:// or socks5h://"),
     ("header name with a space", fetch_key("headers:\n  'X Bad': 'v'"), 2, "fetch.headers", "not a valid header"),
     ("header value with a line break", fetch_key('headers:\n  X-Ok: "a\\r\\nSet-Cookie: x"'), 2,
      "fetch.headers", "line break"),
     ("cookie name with a semicolon", fetch_key("cookies:\n  'a;b': 'v'"), 2, "fetch.cookies", "not a valid"),
-    ("source proxy", source_key("proxy: ftp://proxy.example"), 7, "sources[0].proxy", "http:// or https://"),
+    ("source proxy", source_key("proxy: ftp://proxy.example"), 7, "sources[0].proxy", "http://, https://"),
     ("source header value", source_key('headers:\n  Referer: "x\\ny"'), 7, "sources[0].headers", "line break"),
     ("source cookie name", source_key("cookies:\n  'bad name': 'v'"), 7, "sources[0].cookies", "not a valid"),
     ("links selector", source_key("links: 'div >> a'"), 7, "sources[0].links", "not a valid CSS selector"),
@@ -74,3 +74,5 @@ def test_defaults_and_good_values() -> None:
     assert (src.links, src.proxy, src.cookies) == ("ul.list li > a", "https://other.example:8443/",
                                                    {"euconsent-v2": "CP..."})
     assert src.kind == "listing" and parse_config(BASE.replace("    kind: listing\n", ""), "c", env={}).sources[0].kind is None
+    for socks in ("socks5://127.0.0.1:1080", "socks5h://u:p@tor.internal:9050/"):
+        assert parse_config(fetch_key(f"proxy: {socks}"), "cfg.yaml", env={}).fetch.proxy == socks
