@@ -1,4 +1,4 @@
-"""The alert keys of config.py: every rule made to fire, with its file, line and key."""
+"""The alert keys of monitor/config: every rule made to fire, with its file, line and key."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every rule of config.py made to fire: each error names the file, the line and the key."""
+"""Every rule of monitor/config made to fire: each error names the file, the line and the key."""
 
 from __future__ import annotations
 
@@ -204,3 +204,12 @@ def test_disabled_channel_gets_no_alerts() -> None:
     assert cfg.topic_channels(cfg.topics[0]) == ["hook"]
     routed = parse_config(text.replace("    query: 'MOU", "    channels: [hook, mail]\n    query: 'MOU"), "cfg.yaml", env={})
     assert routed.topic_channels(routed.topics[0]) == ["hook"]
+
+
+def test_public_names() -> None:
+    import monitor.config as config
+    from monitor.config import load, models
+
+    assert sorted(config.__all__) == sorted([*models.__all__, *load.__all__])
+    for name in config.__all__:
+        assert getattr(config, name) is getattr(models if name in models.__all__ else load, name)
