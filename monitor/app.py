@@ -79,10 +79,10 @@ class Monitor:
             self.fetcher.robots.memory = self.store
         self.cfg = cfg
         self.deliverer.cfg = cfg
-        if cfg.alerts.templates != old.alerts.templates:
+        if cfg.templates_path != old.templates_path:  # a relative folder is beside config.yaml
             from .alerts import Renderer
 
-            self.deliverer.renderer = Renderer(cfg.alerts.templates)
+            self.deliverer.renderer = Renderer(cfg.templates_path)
         return retired
 
     def pipeline(self, progress: Progress | None = None) -> Pipeline:

@@ -214,6 +214,28 @@ def test_templates_from_config_reach_the_email(tmp_path: Path, store: Store, smt
         "Custom: Story 1: an MOU is signed -> https://news.example.org/a/1"
 
 
+def test_a_reload_reads_a_relative_templates_folder_beside_the_config(tmp_path: Path, smtp: SmtpReceiver) -> None:
+    """SIGHUP path (Monitor.reconfigure): ``alerts.templates: tpl`` is the folder beside config.yaml,
+    not one in the daemon's working directory."""
+    from monitor.app import Monitor
+
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "email.txt").write_text("Reloaded: {{ article.title }}")
+    before = alert_config(tmp_path, [mail(smtp)])
+    after = alert_config(tmp_path, [mail(smtp)], templates="tpl")
+    assert not (Path.cwd() / "tpl").exists()
+
+    async def go() -> DeliveryReport:
+        async with Monitor(before) as mon:
+            mon.reconfigure(after)
+            add_article(mon.store, 1, channels=("mail",))
+            return await mon.deliverer.deliver_due()
+
+    assert asyncio.run(go()).sent == 1
+    [m] = smtp.messages
+    assert m.get_body(("plain",)).get_content().strip() == "Reloaded: Story 1: an MOU is signed"
+
+
 def test_slack_blocks_escape_page_text() -> None:
     content = AlertContent(message_id="msg_1", kind="article", created="2026-01-03T00:00:00+00:00", channel="s",
                            topics=["mou"], article={"url": "https://x.example/a?b=1|2", "title": "<!channel> & co",
