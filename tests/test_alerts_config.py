@@ -95,3 +95,19 @@ def test_good_alert_keys_parse(tmp_path: Path) -> None:
     workdays = parse_config(digest("{at: '09:00', days: weekdays}"), "cfg.yaml", env={})
     assert workdays.topics[0].digest is not None
     assert workdays.topics[0].digest.days == ("mon", "tue", "wed", "thu", "fri")
+
+
+def test_a_relative_ca_file_is_beside_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "ca.pem").write_text("not checked here")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the daemon started from another folder
+    path = tmp_path / "config.yaml"
+    path.write_text(BASE + MAIL.replace("    to:", "    ca_file: certs/ca.pem\n    to:"))
+    cfg = load_config(path)
+    assert getattr(cfg.channels[1], "ca_file", None) == str(tmp_path.resolve() / "certs" / "ca.pem")
+    path.write_text(BASE + MAIL.replace("    to:", "    ca_file: certs/missing.pem\n    to:"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.key == "channels[1].ca_file" and str(tmp_path.resolve() / "certs" / "missing.pem") in str(info.value)

@@ -401,6 +401,18 @@ class Config(_Model):
                              "null keeps them all)")
         return value
 
+    @model_validator(mode="after")
+    def _beside_the_config(self) -> Config:
+        """A relative ``ca_file`` is taken from the config file's folder, as ``database`` and
+        ``alerts.templates`` are (not from wherever the daemon was started)."""
+        if self.path:
+            folder = Path(self.path).resolve().parent
+            for i, channel in enumerate(self.channels):
+                ca_file = getattr(channel, "ca_file", None)
+                if ca_file and not os.path.isabs(ca_file):
+                    self.channels[i] = channel.model_copy(update={"ca_file": str(folder / ca_file)})
+        return self
+
     def source(self, name: str) -> SourceConfig:
         for src in self.sources:
             if src.name == name:
