@@ -56,6 +56,11 @@ CASES = [
      8, "channels[0].quiet_hours", "never end"),
     ("empty retry", BASE + "alerts:\n  retry: []\n", 11, "alerts.retry", "at least 1"),
     ("negative retry", BASE + "alerts:\n  retry: [0s, -5]\n", 11, "alerts.retry[1]", "cannot be negative"),
+    ("webhook header with a line break", BASE.replace("    type: webhook\n", "    type: webhook\n    headers:\n"
+                                                      "      X-Token: \"abc\\r\\nX-Evil: 1\"\n"),
+     8, "channels[0].headers", "contains a line break"),
+    ("webhook header name", BASE.replace("    type: webhook\n", "    type: webhook\n    headers: {'Bad Name': x}\n"),
+     8, "channels[0].headers", "not a valid header"),
     ("missing templates", BASE + "alerts:\n  templates: /nonexistent/templates\n", 11, "alerts.templates",
      "no such folder"),
     ("missing ca file", BASE + MAIL.replace("    to:", "    ca_file: /nonexistent/ca.pem\n    to:"), 14,

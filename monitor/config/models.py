@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -42,6 +43,27 @@ __all__ = [
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 Size = Annotated[int, BeforeValidator(parse_size)]
+
+
+def _check_proxy(value: str | None) -> str | None:
+    if value is not None and not re.match(r"^(https?|socks5h?)://[^/\s]+/?$", value):
+        raise ValueError("a proxy is an http://, https://, socks5:// or socks5h:// URL such as "
+                         "http://proxy.example:3128 or socks5h://127.0.0.1:9050")
+    return value
+
+
+def _check_headers(value: dict[str, str]) -> dict[str, str]:
+    for name, item in value.items():
+        if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
+            raise ValueError(f"{name!r} is not a valid header or cookie name")
+        if any(c in str(item) for c in "\r\n\x00"):
+            raise ValueError(f"the value of {name!r} contains a line break")
+    return value
+
+
+Proxy = Annotated[str | None, AfterValidator(_check_proxy)]
+HeaderMap = Annotated[dict[str, str], AfterValidator(_check_headers)]  # headers or cookies: name -> value
+
 SOURCE_KINDS = ("feed", "sitemap", "listing", "page")
 CHANNEL_TYPES = ("webhook", "email", "apprise")
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -63,9 +85,9 @@ class FetchConfig(_Model):
     retry_after_cap: Duration = 120.0
     respect_robots: bool = True
     allow_private_networks: bool = False
-    headers: dict[str, str] = Field(default_factory=dict)
-    cookies: dict[str, str] = Field(default_factory=dict)
-    proxy: str | None = None
+    headers: HeaderMap = Field(default_factory=dict)
+    cookies: HeaderMap = Field(default_factory=dict)
+    proxy: Proxy = None
 
     @field_validator("timeout", "deadline")
     @classmethod
@@ -87,32 +109,6 @@ class FetchConfig(_Model):
         if not value.strip() or any(c in value for c in "\r\n"):
             raise ValueError("must be one non-empty line (it is sent as a header and matched in robots.txt)")
         return value
-
-    @field_validator("proxy")
-    @classmethod
-    def _proxy(cls, value: str | None) -> str | None:
-        return _check_proxy(value)
-
-    @field_validator("headers", "cookies")
-    @classmethod
-    def _header_values(cls, value: dict[str, str]) -> dict[str, str]:
-        return _check_headers(value)
-
-
-def _check_proxy(value: str | None) -> str | None:
-    if value is not None and not re.match(r"^(https?|socks5h?)://[^/\s]+/?$", value):
-        raise ValueError("a proxy is an http://, https://, socks5:// or socks5h:// URL such as "
-                         "http://proxy.example:3128 or socks5h://127.0.0.1:9050")
-    return value
-
-
-def _check_headers(value: dict[str, str]) -> dict[str, str]:
-    for name, item in value.items():
-        if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", name):
-            raise ValueError(f"{name!r} is not a valid header or cookie name")
-        if any(c in str(item) for c in "\r\n\x00"):
-            raise ValueError(f"the value of {name!r} contains a line break")
-    return value
 
 
 class SiteRules(_Model):
@@ -140,9 +136,9 @@ class SourceConfig(_Model):
     expect_every: Duration | None = None  # a new article at least this often, or the operator is alerted
     backoff_max: Duration = 6 * 3600.0  # a failing source waits every x 2^failures, at most this long
     alert_after_failures: int = Field(default=3, ge=1)  # failing runs in a row before the operator is alerted
-    headers: dict[str, str] = Field(default_factory=dict)
-    cookies: dict[str, str] = Field(default_factory=dict)
-    proxy: str | None = None
+    headers: HeaderMap = Field(default_factory=dict)
+    cookies: HeaderMap = Field(default_factory=dict)
+    proxy: Proxy = None
     extract: SiteRules | None = None
     enabled: bool = True
 
@@ -164,16 +160,6 @@ class SourceConfig(_Model):
             except SelectolaxError:
                 raise ValueError("not a valid CSS selector") from None
         return value
-
-    @field_validator("proxy")
-    @classmethod
-    def _proxy(cls, value: str | None) -> str | None:
-        return _check_proxy(value)
-
-    @field_validator("headers", "cookies")
-    @classmethod
-    def _header_values(cls, value: dict[str, str]) -> dict[str, str]:
-        return _check_headers(value)
 
     @field_validator("follow")
     @classmethod
@@ -294,7 +280,7 @@ class WebhookChannel(_Channel):
     secret: str | list[str]
     format: Literal["json", "slack"] = "json"
     timeout: Duration = 15.0
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: HeaderMap = Field(default_factory=dict)
 
     @property
     def secrets(self) -> list[str]:
