@@ -61,6 +61,9 @@ CASES = [
      8, "channels[0].headers", "contains a line break"),
     ("webhook header name", BASE.replace("    type: webhook\n", "    type: webhook\n    headers: {'Bad Name': x}\n"),
      8, "channels[0].headers", "not a valid header"),
+    ("webhook header monitor signs", BASE.replace("    type: webhook\n", "    type: webhook\n    headers: "
+                                                  "{Webhook-Signature: 'v1,forged'}\n"),
+     8, "channels[0].headers", "set by monitor"),
     ("missing templates", BASE + "alerts:\n  templates: /nonexistent/templates\n", 11, "alerts.templates",
      "no such folder"),
     ("missing ca file", BASE + MAIL.replace("    to:", "    ca_file: /nonexistent/ca.pem\n    to:"), 14,

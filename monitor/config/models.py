@@ -274,6 +274,10 @@ class _Channel(_Model):
     enabled: bool = True
 
 
+_SIGNED_HEADERS = frozenset({"webhook-id", "webhook-timestamp", "webhook-signature", "content-type",
+                             "content-length"})
+
+
 class WebhookChannel(_Channel):
     type: Literal["webhook"]
     url: str
@@ -285,6 +289,14 @@ class WebhookChannel(_Channel):
     @property
     def secrets(self) -> list[str]:
         return [self.secret] if isinstance(self.secret, str) else list(self.secret)
+
+    @field_validator("headers")
+    @classmethod
+    def _own_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if name.lower() in _SIGNED_HEADERS:
+                raise ValueError(f"{name!r} is set by monitor on every delivery (the signature and its body)")
+        return value
 
     @field_validator("secret")
     @classmethod
