@@ -96,3 +96,22 @@ def test_the_check_finds_what_is_wrong() -> None:
     assert "takes no --bogus" in str(_problem("monitor search x --bogus"))
     assert "takes no --nope" in str(_problem("monitor alerts --nope"))
     assert _problem("monitor --config c.yaml alerts --status dead") is None
+
+
+def test_every_config_key_is_in_the_config_reference() -> None:
+    from pydantic import BaseModel
+
+    from monitor.config import models
+
+    text = README.read_text("utf-8")
+    section = text[text.index("## Config reference"):text.index("\n## ", text.index("## Config reference") + 5)]
+    shown = " ".join(re.findall(r"`([^`]+)`", section))
+    missing = []
+    for name in dir(models):
+        model = getattr(models, name)
+        if isinstance(model, type) and issubclass(model, BaseModel) and model.__module__ == models.__name__:
+            for field_name, field in model.model_fields.items():
+                key = field.alias or field_name
+                if key != "path" and not re.search(rf"(^|[\s.`\[\]:{{(]){re.escape(key)}($|[\s.`\[\]:,}})])", shown):
+                    missing.append(f"{name}.{key}")
+    assert not missing, f"config keys the README's config reference does not name: {missing}"
