@@ -28,6 +28,7 @@ from monitor.store import Store
 
 from .conftest import SECRET
 from .test_alerts import FakeClock, add_article, alert_config, alerts, hook, mail, open_store
+from .test_readme import keys, readme_json
 
 NEW_YORK, SEOUL, BERLIN = ZoneInfo("America/New_York"), ZoneInfo("Asia/Seoul"), ZoneInfo("Europe/Berlin")
 
@@ -198,6 +199,9 @@ def test_seoul_digest_through_the_outbox_on_a_machine_in_new_york(
                                                               "https://news.example.org/a/2"]
     assert first.payload["articles"][0]["snippets"] == ["the ministers signed an **MOU** in story 1"]
     assert first.payload["timestamp"] == "2026-03-07T23:00:00+00:00"
+    # the payloads the README documents, key for key, as a receiver got them
+    assert keys(instant.payload) == keys(readme_json("Webhooks"))
+    assert keys(first.payload) == keys(readme_json("Webhook digests, notices and Slack"))
 
     # New York moves its clocks at 07:00 UTC on the 8th; the next digest is still at 23:00 UTC.
     clock.set(utc(2026, 3, 8, 12))

@@ -7,6 +7,7 @@ tables names a real command, and every `--option` it gives is one that command t
 from __future__ import annotations
 
 import importlib
+import json
 import re
 import shlex
 from pathlib import Path
@@ -115,3 +116,23 @@ def test_every_config_key_is_in_the_config_reference() -> None:
                 if key != "path" and not re.search(rf"(^|[\s.`\[\]:{{(]){re.escape(key)}($|[\s.`\[\]:,}})])", shown):
                     missing.append(f"{name}.{key}")
     assert not missing, f"config keys the README's config reference does not name: {missing}"
+
+
+def readme_json(heading: str) -> dict[str, object]:
+    """The first JSON example under the README heading ``heading``."""
+    text = README.read_text("utf-8")
+    start = text.index(f"\n### {heading}\n")
+    block = re.search(r"```json\n(.*?)```", text[start:], re.S)
+    assert block, heading
+    value = json.loads(block.group(1))
+    assert isinstance(value, dict)
+    return value
+
+
+def keys(value: object) -> object:
+    """The shape of a JSON value: its keys, recursively (the first item of a list stands for all)."""
+    if isinstance(value, dict):
+        return {k: keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [keys(value[0])] if value and isinstance(value[0], dict | list) else []
+    return None
