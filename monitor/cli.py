@@ -11,6 +11,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -113,6 +114,7 @@ pass_ctx = click.make_pass_decorator(Context, ensure=True)
 @handle_errors
 def check(c: Context) -> None:
     """Validate the config and show what it will do."""
+    from .alerts.schedule import describe, next_fire
     from .units import format_duration
 
     path = resolve_config_path(c.config_path)
@@ -126,10 +128,14 @@ def check(c: Context) -> None:
         table.add_row(s.name, s.kind or "auto", s.cron or format_duration(s.every), s.url, s.follow or "")
     out.print(table)
     table = Table(title="topics", title_justify="left")
-    for col in ("name", "query", "channels"):
+    for col in ("name", "query", "channels", "sends"):
         table.add_column(col)
+    now = datetime.now(UTC)
     for t in cfg.topics:
-        table.add_row(t.name, t.query, ", ".join(cfg.topic_channels(t)))
+        sends = "at once"
+        if t.digest is not None:
+            sends = f"digest {describe(t.digest)}; next {next_fire(t.digest, now):%Y-%m-%d %H:%M} UTC"
+        table.add_row(t.name, t.query, ", ".join(cfg.topic_channels(t)), sends)
     out.print(table)
     table = Table(title="channels", title_justify="left")
     for col in ("name", "type", "to"):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from standardwebhooks import Webhook
 
 from monitor.app import Monitor
@@ -181,6 +182,27 @@ def test_check_prints_the_plan(tmp_path: Path) -> None:
     result = run_cli("check", "--config", str(config))
     assert result.returncode == 0, result.stderr
     assert "cgtn" in result.stdout and "japan-trip" in result.stdout and "15m" in result.stdout
+    assert "at once" in result.stdout
+
+
+def test_check_says_when_digests_go(tmp_path: Path) -> None:
+    config = make_config(tmp_path, [{"name": "cgtn", "url": "https://www.cgtn.com/opinions"}])
+    data = yaml.safe_load(config.read_text())
+    data["topics"][0]["digest"] = {"at": "09:00", "days": ["thu", "mon"], "timezone": "Europe/Berlin"}
+    config.write_text(yaml.safe_dump(data))
+    result = run_cli("check", "--config", str(config), env={"COLUMNS": "250"})
+    assert result.returncode == 0, result.stderr
+    assert "digest Mon, Thu 09:00 Europe/Berlin; next 20" in result.stdout
+
+
+def test_digest_schedules_in_words() -> None:
+    from monitor.alerts.schedule import describe
+    from monitor.config import DigestConfig
+
+    assert describe(DigestConfig(at="08:00", timezone="Asia/Seoul")) == "daily 08:00 Asia/Seoul"
+    assert describe(DigestConfig(at="09:00", days=["weekends"])) == "Sat, Sun 09:00 UTC"
+    assert describe(DigestConfig(at="09:00", days=["weekdays", "weekends"])) == "daily 09:00 UTC"
+    assert describe(DigestConfig(every=6 * 3600)) == "every 6h from 00:00 UTC"
 
 
 def test_shipped_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from ..config import WEEKDAYS, DigestConfig, QuietHours
 
-__all__ = ["local_instant", "next_fire", "quiet_until"]
+__all__ = ["describe", "local_instant", "next_fire", "quiet_until"]
 
 
 def _hhmm(value: str) -> time:
@@ -61,6 +61,18 @@ def next_fire(digest: DigestConfig, after: datetime) -> datetime:
     steps = (after - midnight) // step + 1
     candidate = midnight + steps * step
     return candidate if candidate < following else following
+
+
+def describe(digest: DigestConfig) -> str:
+    """The schedule in words: ``daily 08:00 Asia/Seoul``, ``Mon, Thu 09:00 Europe/Berlin``,
+    ``every 6h from 00:00 UTC``."""
+    from ..units import format_duration
+
+    if digest.at is None:
+        assert digest.every is not None
+        return f"every {format_duration(digest.every)} from 00:00 {digest.timezone}"
+    days = "daily" if not digest.days or len(digest.days) == 7 else ", ".join(d.title() for d in digest.days)
+    return f"{days} {digest.at} {digest.timezone}"
 
 
 def quiet_until(quiet: QuietHours | None, now: datetime) -> datetime | None:
