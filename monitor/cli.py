@@ -311,7 +311,9 @@ def demo(workdir: str | None) -> None:
     for m in result.emails:
         out.print(f"✉ {m['Subject']}", highlight=False, markup=False)
     out.print(f"\nconfig: {result.config_path}\ndatabase: {result.database}\n"
-              f"try: monitor --config {result.config_path} search visit", highlight=False)
+              f"try: monitor --config {result.config_path} search visit\n"
+              f"     monitor --config {result.config_path} search ASEAN --by-story   (one story, two outlets)\n"
+              f"     monitor --config {result.config_path} explain 1", highlight=False)
     ok = result.webhooks and result.emails and all(d.verified for d in result.webhooks)
     sys.exit(0 if ok else 1)
 

@@ -257,8 +257,8 @@ async def _deliver(cfg: Config, path: str) -> tuple[Any, int]:
 @pass_ctx
 @handle_errors
 def explain(c: Context, url: str, names: tuple[str, ...]) -> None:
-    """Where the article at URL stands (fetched, extracted, stored, matched, alerted) and, for every
-    topic, why it matches or not, clause by clause. Writes nothing.
+    """Where the article at URL (or with that id) stands (fetched, extracted, stored, matched,
+    alerted) and, for every topic, why it matches or not, clause by clause. Writes nothing.
 
     Exit code 1 when no article was stored for URL.
     """
@@ -296,6 +296,9 @@ def explain(c: Context, url: str, names: tuple[str, ...]) -> None:
 
 
 def _never_stored(trace: Any) -> None:
+    if trace.url.strip().isdigit():
+        say(("no article ", "bold red"), trace.url, ": no stored article has that id")
+        return
     if not trace.fetches and not trace.fetched_urls:
         say(("never fetched: ", "bold red"), trace.url)
         say("no article is stored under this URL (or any URL with the same canonical form), and no fetch of it "

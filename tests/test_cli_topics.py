@@ -273,6 +273,10 @@ def test_explain_shows_the_story_and_its_other_outlet(tmp_path: Path, demo: Demo
     first, second = copies  # the first stored copy got the story's alerts
     result = cli(config, "explain", second["url"])
     assert result.returncode == 0
+    by_id = cli(config, "explain", str(second["id"]))  # the id that search and show give
+    assert by_id.returncode == 0 and by_id.stdout == result.stdout
+    missing = cli(config, "explain", "99999")
+    assert missing.returncode == 1 and "no stored article has that id" in missing.stdout
     assert f"also at {first['source']}: {first['url']}" in result.stdout
     assert "alerted    no alert for this article" in result.stdout
     assert (f"the story was alerted for its copy at {first['source']} (article {first['id']}) on newsroom-hook: "

@@ -270,10 +270,16 @@ class ArticleTrace:
 
 
 def trace_article(store: Store, url: str) -> ArticleTrace:
-    """Look ``url`` up by its canonical key (any URL the article was reached by) and gather its rows.
-    For a URL never stored, the fetch attempts made for it (by any spelling with the same key)."""
+    """Look ``url`` up by its canonical key (any URL the article was reached by), or by the article's
+    id (as ``monitor show`` and search results give it), and gather its rows. For a URL never
+    stored, the fetch attempts made for it (by any spelling with the same key)."""
     trace = ArticleTrace(url)
-    article = store.article_by_url(url)
+    if url.strip().isdigit():
+        article = store.one("SELECT * FROM articles WHERE id = ?", [int(url)])
+        if article is None:
+            return trace
+    else:
+        article = store.article_by_url(url)
     if article is None:
         urls = _spellings(store, url)
         trace.fetched_urls = [r for u in urls for r in store.query("SELECT * FROM urls WHERE url = ?", [u])]
