@@ -43,9 +43,10 @@ def _what(row: dict[str, Any]) -> str:
 @click.option("--status", type=click.Choice(STATUSES), default=None, help="Only alerts in this state.")
 @click.option("--channel", default=None, metavar="NAME", help="Only alerts for this channel.")
 @click.option("--limit", "-n", default=50, show_default=True, help="How many (newest first).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per alert (for scripts).")
 @click.pass_context
 @handle_errors
-def alerts(ctx: click.Context, status: str | None, channel: str | None, limit: int) -> None:
+def alerts(ctx: click.Context, status: str | None, channel: str | None, limit: int, as_json: bool) -> None:
     """List the alert outbox: pending, held (digests, quiet hours), sent, dead, digested.
 
     \b
@@ -66,6 +67,17 @@ def alerts(ctx: click.Context, status: str | None, channel: str | None, limit: i
             [status, status, channel, channel, limit])
         counts = {r["status"]: r["n"] for r in store.query("SELECT status, count(*) AS n FROM alerts GROUP BY status")}
         disabled = store.query("SELECT * FROM channels WHERE disabled IS NOT NULL")
+    if as_json:
+        for r in rows:
+            click.echo(json.dumps({
+                "id": r["id"], "message_id": r["message_id"], "status": r["status"], "channel": r["channel"],
+                "kind": r["kind"], "topics": json.loads(r["topics"] or "[]"), "article_id": r["article_id"],
+                "title": r["title"], "url": r["url"], "digest_items": r["items"] if r["kind"] == "digest" else None,
+                "attempts": r["attempts"], "created": r["created"], "next_attempt": r["next_attempt"],
+                "sent_at": r["sent_at"], "last_error": r["last_error"],
+                "channel_disabled": next((ch["reason"] for ch in disabled if ch["name"] == r["channel"]), None)},
+                ensure_ascii=False))
+        return
     for ch in disabled:
         err.print(f"[bold red]channel {ch['name']} is DISABLED[/] since {ch['disabled']}: {ch['reason']}\n"
                   "  change its config (URL, secret...) or run `monitor alerts retry --dead` to try it again",

@@ -3,6 +3,7 @@ receivers (in-process through click's runner, and once as a real subprocess)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,12 @@ def test_list_show_retry(tmp_path: Path, store: Store) -> None:
         assert "Seoul and Tokyo sign an MOU" in listing.output and "HTTP 500" in listing.output
         assert "0 pending, 0 held, 0 sent, 2 dead, 0 digested" in listing.output
         assert "Second story" not in invoke(tmp_path, "alerts", "--status", "sent").output
+        rows = [json.loads(line) for line in invoke(tmp_path, "alerts", "--json").output.splitlines()]
+        assert [(r["id"], r["status"], r["title"], r["attempts"]) for r in rows] == [
+            (2, "dead", "Second story on an MOU", 2), (1, "dead", "Seoul and Tokyo sign an MOU", 2)]
+        assert rows[0]["topics"] == ["mou"] and "HTTP 500" in rows[0]["last_error"]
+        assert rows[0]["message_id"].startswith("msg_") and rows[0]["channel_disabled"] is None
+        assert invoke(tmp_path, "alerts", "--json", "--status", "sent").output == ""
 
         shown = invoke(tmp_path, "alerts", "show", "1")
         assert shown.exit_code == 0
@@ -81,6 +88,8 @@ def test_a_disabled_channel_is_shown_loudly(tmp_path: Path, store: Store) -> Non
         deliver(cfg, store)
     result = invoke(tmp_path, "alerts")
     assert "channel hook is DISABLED" in result.output and "410 Gone" in result.output
+    [row] = [json.loads(line) for line in invoke(tmp_path, "alerts", "--json").output.splitlines()]
+    assert "410" in row["channel_disabled"]
 
 
 def test_send_a_test_message(tmp_path: Path, smtp: SmtpReceiver) -> None:
