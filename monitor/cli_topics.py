@@ -117,10 +117,11 @@ def topics() -> None:
 @click.option("--source", "-s", "sources", multiple=True, metavar="NAME", help="Only this source (repeatable).")
 @click.option("--limit", "-n", type=click.IntRange(min=0), default=20, show_default=True,
               help="Matches shown (0: all); the count covers all.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per matching article (newest first).")
 @pass_ctx
 @handle_errors
 def test_cmd(c: Context, name: str | None, query: str | None, since: datetime | None, sources: tuple[str, ...],
-             limit: int) -> None:
+             limit: int, as_json: bool) -> None:
     """Show which stored articles topic NAME (or --query Q) matches, with snippets. Writes nothing.
 
     Use it before a topic goes live, or to try a change to a query on what was already fetched.
@@ -136,6 +137,14 @@ def test_cmd(c: Context, name: str | None, query: str | None, since: datetime | 
     matcher = compile_topics([topic], cfg.aliases)
     with open_readonly(c.db_path(cfg)) as store:
         result = retro_match(store, matcher, since=since, sources=sources, stored_as=stored_as)
+    if as_json:
+        for hit in result.hits[::-1] if limit == 0 else result.hits[::-1][:limit]:
+            a = hit.article
+            click.echo(json.dumps({"id": a.id, "story_id": a.story_id, "source": a.source, "url": a.url,
+                                   "title": a.title, "first_seen": a.first_seen, "hits": hit.match.hits,
+                                   "snippets": list(hit.match.snippets), "matched_when_stored": hit.stored},
+                                  ensure_ascii=False))
+        return
     if stored_as is None:
         label, shown_name = "query", "the query"
     else:

@@ -151,6 +151,12 @@ def test_topics_test_prints_matches_with_snippets_and_writes_nothing(tmp_path: P
     assert "no match: 0 of 0 stored articles match japan-trip." in future.stdout
     recent = cli(config, "topics", "test", "japan-trip", "--since", "1h")
     assert recent.stdout.count("MATCHED ") == len(titles)
+    found = [json.loads(line) for line in cli(config, "topics", "test", "japan-trip", "--json").stdout.splitlines()]
+    assert sorted(f["title"] for f in found) == sorted(titles)
+    assert all(f["matched_when_stored"] is True and f["hits"] >= 1 and f["snippets"] for f in found)
+    assert any("**Japan trip**" in s for f in found for s in f["snippets"])
+    adhoc = [json.loads(x) for x in cli(config, "topics", "test", "--query", "Pyongyang", "--json").stdout.splitlines()]
+    assert adhoc and all(f["matched_when_stored"] is None for f in adhoc)
     assert digest(db) == before
 
     # Retro-matching the stored text reproduces what the pipeline matched at store time, for every topic.
