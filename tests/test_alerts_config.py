@@ -54,6 +54,14 @@ CASES = [
     ("quiet hours empty", BASE.replace("    type: webhook\n", "    type: webhook\n    quiet_hours: "
                                        "{start: '22:00', end: '22:00'}\n"),
      8, "channels[0].quiet_hours", "never end"),
+    ("quiet hours half a window", BASE.replace("    type: webhook\n", "    type: webhook\n    quiet_hours: "
+                                               "{start: '22:00'}\n"), 8, "channels[0].quiet_hours", "both `start`"),
+    ("quiet hours nothing", BASE.replace("    type: webhook\n", "    type: webhook\n    quiet_hours: "
+                                         "{timezone: UTC}\n"), 8, "channels[0].quiet_hours", "or `days`"),
+    ("quiet every day", BASE.replace("    type: webhook\n", "    type: webhook\n    quiet_hours: "
+                                     "{days: [weekdays, weekends]}\n"), 8, "channels[0].quiet_hours", "never end"),
+    ("quiet on no day", BASE.replace("    type: webhook\n", "    type: webhook\n    quiet_hours: "
+                                     "{days: [caturday]}\n"), 8, "channels[0].quiet_hours.days", "not a weekday"),
     ("empty retry", BASE + "alerts:\n  retry: []\n", 11, "alerts.retry", "at least 1"),
     ("negative retry", BASE + "alerts:\n  retry: [0s, -5]\n", 11, "alerts.retry[1]", "cannot be negative"),
     ("webhook header with a line break", BASE.replace("    type: webhook\n", "    type: webhook\n    headers:\n"

@@ -142,6 +142,23 @@ def test_quiet_hours_ending_in_the_repeated_hour() -> None:
     assert quiet_until(window, utc(2026, 10, 24, 23, 30)) == utc(2026, 10, 25, 0, 30)  # 01:30 CEST
 
 
+def test_quiet_days_and_nights_together() -> None:
+    weekend = QuietHours(days=["weekends"], timezone="Europe/Berlin")
+    # Saturday 28 March 2026, noon in Berlin (CET): quiet until Monday 00:00 CEST (clocks go forward Sunday)
+    assert quiet_until(weekend, utc(2026, 3, 28, 11)) == utc(2026, 3, 29, 22)
+    assert quiet_until(weekend, utc(2026, 3, 29, 21, 59)) == utc(2026, 3, 29, 22)
+    assert quiet_until(weekend, utc(2026, 3, 29, 22)) is None  # Monday 00:00: over
+    assert quiet_until(weekend, utc(2026, 3, 27, 22, 59)) is None  # Friday 23:59 CET: not yet
+    # nights and weekends: Monday 00:00 falls inside the night window, so it ends at 07:00 Monday
+    both = QuietHours(start="22:00", end="07:00", days=["sat", "sun"], timezone="Europe/Berlin")
+    assert quiet_until(both, utc(2026, 3, 27, 21, 30)) == utc(2026, 3, 30, 5)  # Friday 22:30 CET -> Mon 07:00 CEST
+    assert quiet_until(both, utc(2026, 3, 28, 11)) == utc(2026, 3, 30, 5)
+    assert quiet_until(both, utc(2026, 3, 30, 5)) is None
+    assert quiet_until(both, utc(2026, 3, 31, 4)) == utc(2026, 3, 31, 5)  # a weekday night as before
+    # the weekday is the zone's: Sunday 23:30 UTC is already Monday 08:30 in Seoul
+    assert quiet_until(QuietHours(days=["sun"], timezone="Asia/Seoul"), utc(2026, 3, 29, 23, 30)) is None
+
+
 # ---------------------------------------------------------------------------- through the outbox
 def run(cfg: Config, store: Store, clock: FakeClock) -> DeliveryReport:
     async def go() -> DeliveryReport:
@@ -313,3 +330,20 @@ def test_a_weekly_digest_waits_for_its_day_in_the_outbox(tmp_path: Path, store: 
     assert sent.verified
     assert [a["url"] for a in sent.payload["articles"]] == ["https://news.example.org/a/1",
                                                              "https://news.example.org/a/2"]  # the week, in one message
+
+
+def test_a_quiet_weekend_holds_alerts_until_monday(tmp_path: Path, store: Store, clock: FakeClock,
+                                                   receiver: WebhookReceiver) -> None:
+    quiet = {"days": ["sat", "sun"], "timezone": "America/New_York"}
+    cfg = alert_config(tmp_path, [hook(receiver.url, quiet_hours=quiet)])
+    clock.set(utc(2026, 3, 7, 15))  # Saturday 10:00 EST
+    add_article(store, 1)
+    assert run(cfg, store, clock).sent == 0
+    [held] = alerts(store)
+    assert held["next_attempt"] == "2026-03-09T04:00:00+00:00"  # Monday 00:00 EDT (clocks moved on Sunday)
+    clock.set(utc(2026, 3, 9, 3, 59))
+    assert run(cfg, store, clock).sent == 0
+    clock.set(utc(2026, 3, 9, 4))
+    assert run(cfg, store, clock).sent == 1
+    [sent] = receiver.deliveries
+    assert sent.verified and alerts(store)[0]["attempts"] == 1  # the wait was not an attempt

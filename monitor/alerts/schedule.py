@@ -76,16 +76,30 @@ def describe(digest: DigestConfig) -> str:
 
 
 def quiet_until(quiet: QuietHours | None, now: datetime) -> datetime | None:
-    """The instant the quiet window around ``now`` ends, or None when ``now`` is not quiet.
+    """The instant the quiet time around ``now`` ends, or None when ``now`` is not quiet.
 
-    The window is read on the wall clock of ``quiet.timezone``; ``start`` after ``end`` means it
-    spans midnight (22:00 to 07:00). It ends at the first ``end`` wall-clock time after ``now``.
+    Read on the wall clock of ``quiet.timezone``. The daily window runs from ``start`` to ``end``
+    (``start`` after ``end`` spans midnight: 22:00 to 07:00) and ends at the first ``end`` after
+    ``now``; a quiet day (``days``) ends at the next local midnight that starts a day not in ``days``.
+    When one ends inside the other (Monday 00:00 in a 22:00-07:00 window), the later end counts.
     """
     if quiet is None:
         return None
     if now.tzinfo is None:
         raise ValueError("quiet_until needs an aware datetime")
     zone = ZoneInfo(quiet.timezone)
+    t = now
+    for _ in range(16):  # each turn moves past a window or a run of quiet days; a few turns settle it
+        nxt = _window_end(quiet, t, zone) or _days_end(quiet, t, zone)
+        if nxt is None:
+            return None if t == now else t
+        t = nxt
+    return t
+
+
+def _window_end(quiet: QuietHours, now: datetime, zone: ZoneInfo) -> datetime | None:
+    if quiet.start is None or quiet.end is None:
+        return None
     local = now.astimezone(zone)
     start, end, wall = _hhmm(quiet.start), _hhmm(quiet.end), local.time().replace(tzinfo=None)
     inside = start <= wall < end if start < end else (wall >= start or wall < end)
@@ -98,3 +112,15 @@ def quiet_until(quiet: QuietHours | None, now: datetime) -> datetime | None:
             if candidate > now:
                 return candidate
         day += timedelta(days=1)
+
+
+def _days_end(quiet: QuietHours, now: datetime, zone: ZoneInfo) -> datetime | None:
+    if not quiet.days:
+        return None
+    quiet_days = {WEEKDAYS.index(d) for d in quiet.days}
+    day = now.astimezone(zone).date()
+    if day.weekday() not in quiet_days:
+        return None
+    while day.weekday() in quiet_days:  # fewer than seven: the config refuses a week without a day
+        day += timedelta(days=1)
+    return local_instant(day, time(0), zone)

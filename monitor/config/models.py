@@ -190,34 +190,37 @@ _DAY_NAMES = {**{d: d for d in WEEKDAYS}, "monday": "mon", "tuesday": "tue", "we
 _DAY_GROUPS = {"weekdays": WEEKDAYS[:5], "weekends": WEEKDAYS[5:]}
 
 
+def _weekdays(value: object) -> tuple[str, ...] | None:
+    """``[mon, Thursday]``, ``fri``, ``weekdays``, ``weekends`` -> three-letter names in week order."""
+    if value is None:
+        return None
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or not items:
+        raise ValueError("`days` names weekdays: [mon, thu], one day (fri), weekdays or weekends")
+    chosen: set[str] = set()
+    for item in items:
+        name = str(item).strip().lower()
+        if name in _DAY_GROUPS:
+            chosen.update(_DAY_GROUPS[name])
+        elif name in _DAY_NAMES:
+            chosen.add(_DAY_NAMES[name])
+        else:
+            raise ValueError(f"{item!r} is not a weekday (mon, tue, wed, thu, fri, sat, sun, or the full "
+                             f"names; weekdays; weekends)")
+    return tuple(d for d in WEEKDAYS if d in chosen)
+
+
+Weekdays = Annotated[tuple[str, ...] | None, BeforeValidator(_weekdays)]
+
+
 class DigestConfig(_Model):
     """``every`` (steps from local midnight, at most a day) or ``at`` (a local time, every day or on
     ``days``), in ``timezone``."""
 
     every: Duration | None = None
     at: str | None = Field(default=None, pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
-    days: tuple[str, ...] | None = None  # with `at`: the weekdays it fires on (mon ... sun), in week order
+    days: Weekdays = None  # with `at`: the weekdays it fires on (mon ... sun), in week order
     timezone: str = "UTC"
-
-    @field_validator("days", mode="before")
-    @classmethod
-    def _days(cls, value: object) -> tuple[str, ...] | None:
-        if value is None:
-            return None
-        items = [value] if isinstance(value, str) else value
-        if not isinstance(items, list | tuple) or not items:
-            raise ValueError("`days` names weekdays: [mon, thu], one day (fri), weekdays or weekends")
-        chosen: set[str] = set()
-        for item in items:
-            name = str(item).strip().lower()
-            if name in _DAY_GROUPS:
-                chosen.update(_DAY_GROUPS[name])
-            elif name in _DAY_NAMES:
-                chosen.add(_DAY_NAMES[name])
-            else:
-                raise ValueError(f"{item!r} is not a weekday (mon, tue, wed, thu, fri, sat, sun, or the full "
-                                 f"names; weekdays; weekends)")
-        return tuple(d for d in WEEKDAYS if d in chosen)
 
     @field_validator("timezone")
     @classmethod
@@ -252,8 +255,11 @@ class TopicConfig(_Model):
 
 
 class QuietHours(_Model):
-    start: str = Field(pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
-    end: str = Field(pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
+    """A daily window (``start`` to ``end``), whole quiet ``days``, or both, on ``timezone``'s clock."""
+
+    start: str | None = Field(default=None, pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
+    end: str | None = Field(default=None, pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
+    days: Weekdays = None  # whole local days without alerts: [sat, sun]
     timezone: str = "UTC"
 
     @field_validator("timezone")
@@ -263,8 +269,14 @@ class QuietHours(_Model):
 
     @model_validator(mode="after")
     def _window(self) -> QuietHours:
-        if _minutes(self.start) == _minutes(self.end):
+        if (self.start is None) != (self.end is None):
+            raise ValueError("quiet hours need both `start` and `end` (or only `days`)")
+        if self.start is None and not self.days:
+            raise ValueError("quiet hours need `start` and `end`, or `days`, or both")
+        if self.start is not None and self.end is not None and _minutes(self.start) == _minutes(self.end):
             raise ValueError("quiet hours that start when they end would never end")
+        if self.days and len(self.days) == 7:
+            raise ValueError("quiet on every day of the week would never end")
         return self
 
 
