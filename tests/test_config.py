@@ -81,7 +81,7 @@ CASES = [
     ("bad retry", BASE + "alerts:\n  retry: [0s, later]\n", 15, "alerts.retry[1]", "not a duration"),
     ("wrong type", BASE + "fetch:\n  respect_robots: perhaps\n", 15, "fetch.respect_robots", "boolean"),
     ("quiet hours", BASE.replace("    type: webhook\n", "    type: webhook\n    quiet_hours: {start: '22:00'}\n"),
-     12, "channels[0].quiet_hours.end", "required"),
+     12, "channels[0].quiet_hours", "need both `start` and `end`"),
 ]
 
 
