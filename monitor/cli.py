@@ -114,7 +114,7 @@ pass_ctx = click.make_pass_decorator(Context, ensure=True)
 @handle_errors
 def check(c: Context) -> None:
     """Validate the config and show what it will do."""
-    from .alerts.schedule import describe, next_fire
+    from .alerts.schedule import describe, describe_quiet, next_fire
     from .units import format_duration
 
     path = resolve_config_path(c.config_path)
@@ -138,11 +138,11 @@ def check(c: Context) -> None:
         table.add_row(t.name, t.query, ", ".join(cfg.topic_channels(t)), sends)
     out.print(table)
     table = Table(title="channels", title_justify="left")
-    for col in ("name", "type", "to"):
+    for col in ("name", "type", "to", "quiet"):
         table.add_column(col)
     for ch in cfg.channels:
         target = getattr(ch, "url", None) or ", ".join(getattr(ch, "to", []) or getattr(ch, "urls", []))
-        table.add_row(ch.name, ch.type, str(target))
+        table.add_row(ch.name, ch.type, str(target), describe_quiet(ch.quiet_hours) if ch.quiet_hours else "")
     out.print(table)
 
 

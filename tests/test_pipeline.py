@@ -189,20 +189,26 @@ def test_check_says_when_digests_go(tmp_path: Path) -> None:
     config = make_config(tmp_path, [{"name": "cgtn", "url": "https://www.cgtn.com/opinions"}])
     data = yaml.safe_load(config.read_text())
     data["topics"][0]["digest"] = {"at": "09:00", "days": ["thu", "mon"], "timezone": "Europe/Berlin"}
+    data["channels"] = [{"name": "hook", "type": "webhook", "url": "https://hooks.example.org/x",
+                         "secret": "whsec_" + "A" * 32, "quiet_hours": {"days": "weekends"}}]
     config.write_text(yaml.safe_dump(data))
     result = run_cli("check", "--config", str(config), env={"COLUMNS": "250"})
     assert result.returncode == 0, result.stderr
     assert "digest Mon, Thu 09:00 Europe/Berlin; next 20" in result.stdout
+    assert "Sat, Sun UTC" in result.stdout
 
 
 def test_digest_schedules_in_words() -> None:
-    from monitor.alerts.schedule import describe
-    from monitor.config import DigestConfig
+    from monitor.alerts.schedule import describe, describe_quiet
+    from monitor.config import DigestConfig, QuietHours
 
     assert describe(DigestConfig(at="08:00", timezone="Asia/Seoul")) == "daily 08:00 Asia/Seoul"
     assert describe(DigestConfig(at="09:00", days=["weekends"])) == "Sat, Sun 09:00 UTC"
     assert describe(DigestConfig(at="09:00", days=["weekdays", "weekends"])) == "daily 09:00 UTC"
     assert describe(DigestConfig(every=6 * 3600)) == "every 6h from 00:00 UTC"
+    assert describe_quiet(QuietHours(start="22:00", end="07:00", timezone="America/New_York")) == \
+        "22:00-07:00 America/New_York"
+    assert describe_quiet(QuietHours(days=["sun", "sat"], start="20:00", end="08:00")) == "Sat, Sun and 20:00-08:00 UTC"
 
 
 def test_shipped_config_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from ..config import WEEKDAYS, DigestConfig, QuietHours
 
-__all__ = ["describe", "local_instant", "next_fire", "quiet_until"]
+__all__ = ["describe", "describe_quiet", "local_instant", "next_fire", "quiet_until"]
 
 
 def _hhmm(value: str) -> time:
@@ -73,6 +73,16 @@ def describe(digest: DigestConfig) -> str:
         return f"every {format_duration(digest.every)} from 00:00 {digest.timezone}"
     days = "daily" if not digest.days or len(digest.days) == 7 else ", ".join(d.title() for d in digest.days)
     return f"{days} {digest.at} {digest.timezone}"
+
+
+def describe_quiet(quiet: QuietHours) -> str:
+    """Quiet hours in words: ``22:00-07:00 America/New_York``, ``Sat, Sun and 20:00-08:00 UTC``."""
+    parts = []
+    if quiet.days:
+        parts.append(", ".join(d.title() for d in quiet.days))
+    if quiet.start is not None:
+        parts.append(f"{quiet.start}-{quiet.end}")
+    return f"{' and '.join(parts)} {quiet.timezone}"
 
 
 def quiet_until(quiet: QuietHours | None, now: datetime) -> datetime | None:
