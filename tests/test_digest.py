@@ -347,3 +347,38 @@ def test_a_quiet_weekend_holds_alerts_until_monday(tmp_path: Path, store: Store,
     assert run(cfg, store, clock).sent == 1
     [sent] = receiver.deliveries
     assert sent.verified and alerts(store)[0]["attempts"] == 1  # the wait was not an attempt
+
+
+def _quiet_by_definition(q: QuietHours, t: datetime) -> bool:
+    local = t.astimezone(ZoneInfo(q.timezone))
+    if q.days and local.strftime("%a").lower() in q.days:
+        return True
+    if q.start is None or q.end is None:
+        return False
+    wall = local.strftime("%H:%M")
+    return q.start <= wall < q.end if q.start < q.end else (wall >= q.start or wall < q.end)
+
+
+def test_quiet_until_against_its_definition_at_many_instants() -> None:
+    """Seeded sweep over a year in zones with and without DST: the answer is quiet all the way to its
+    end (checked every 10 minutes) and not quiet at it; None only when now is not quiet."""
+    import random
+
+    rng = random.Random(20261128)
+    windows = [QuietHours(start="22:00", end="07:00", timezone="Europe/Berlin"),
+               QuietHours(days=["sat", "sun"], timezone="America/New_York"),
+               QuietHours(start="20:00", end="08:00", days=["fri", "sun"], timezone="Australia/Sydney"),
+               QuietHours(start="01:30", end="02:45", days=["mon"], timezone="America/Santiago"),
+               QuietHours(start="12:00", end="13:00", days=["weekends"], timezone="Asia/Seoul")]
+    for _ in range(400):
+        q = rng.choice(windows)
+        now = utc(2026, 1, 1) + timedelta(minutes=rng.randrange(365 * 24 * 60))
+        until = quiet_until(q, now)
+        if until is None:
+            assert not _quiet_by_definition(q, now), (q, now)
+            continue
+        assert until > now and not _quiet_by_definition(q, until), (q, now, until)
+        t = now
+        while t < until:
+            assert _quiet_by_definition(q, t), (q, now, until, t)
+            t += timedelta(minutes=10)
