@@ -6,6 +6,7 @@ through it (and, for the address guard, that it never did)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -46,7 +47,8 @@ class Socks:
         self.log = tmp_path / "pproxy.log"
         self._out = self.log.open("w")
         self.proc = subprocess.Popen([sys.executable, "-c", _RUN_PPROXY, "-l", f"socks5://127.0.0.1:{self.port}", "-v"],
-                                     stdout=self._out, stderr=subprocess.STDOUT)
+                                     stdout=self._out, stderr=subprocess.STDOUT,
+                                     env={**os.environ, "PYTHONUNBUFFERED": "1"})  # its log lines as they happen
         deadline = time.monotonic() + 15
         while True:
             try:
