@@ -213,3 +213,16 @@ def test_public_names() -> None:
     assert sorted(config.__all__) == sorted([*models.__all__, *load.__all__])
     for name in config.__all__:
         assert getattr(config, name) is getattr(models if name in models.__all__ else load, name)
+
+
+def test_the_package_exports_its_public_names() -> None:
+    import monitor
+    import monitor.pipeline  # noqa: F401 - imports the extract subpackage, which once turned monitor.extract into it
+    from monitor.app import Monitor
+    from monitor.extract import extract
+
+    assert monitor.__all__ == ["Article", "Config", "Monitor", "MonitorError", "__version__", "extract", "load_config"]
+    assert monitor.Monitor is Monitor and monitor.extract is extract and monitor.extract is extract  # and again
+    assert all(getattr(monitor, name) is not None for name in monitor.__all__)
+    with pytest.raises(AttributeError):
+        monitor.no_such_name  # noqa: B018

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-import monitor.extract as extraction
 from monitor.config import SiteRules
 from monitor.errors import ExtractError
 from monitor.extract import extract, parse_date
@@ -21,6 +20,12 @@ CST = timezone(timedelta(hours=8))
 
 
 def test_public_names() -> None:
+    import importlib
+
+    import monitor
+
+    extraction = importlib.import_module("monitor.extract")  # the subpackage (`monitor.extract` is the function)
+    assert monitor.extract is extraction.extract
     assert extraction.__all__ == ["extract", "parse_date"]
     for name in extraction.__all__:
         assert callable(getattr(extraction, name))
