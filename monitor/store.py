@@ -191,6 +191,13 @@ class Store(SourceStateMixin):
             return self.one("SELECT * FROM articles WHERE id = ?", [row["article_id"]])
         return self.one("SELECT * FROM articles WHERE url = ? ORDER BY id LIMIT 1", [url.strip()])
 
+    def article_by_ref(self, ref: str) -> dict[str, Any] | None:
+        """The record ``ref`` names: its id (as ``monitor search`` and ``show`` print it), else any URL
+        it was reached by (:meth:`article_by_url`)."""
+        if ref.strip().isdigit():
+            return self.one("SELECT * FROM articles WHERE id = ?", [int(ref)])
+        return self.article_by_url(ref)
+
     def touch_url(self, url: str) -> None:
         """An article answered 304: it is still there, unchanged."""
         with self.write() as db:

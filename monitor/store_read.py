@@ -148,10 +148,7 @@ class ArticleRecord:
 
 
 def article_record(store: Store, url: str) -> ArticleRecord | None:
-    if url.strip().isdigit():
-        article = store.one("SELECT * FROM articles WHERE id = ?", [int(url)])
-    else:
-        article = store.article_by_url(url)
+    article = store.article_by_ref(url)
     if article is None:
         return None
     article.pop("html", None)

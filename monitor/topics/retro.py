@@ -274,12 +274,9 @@ def trace_article(store: Store, url: str) -> ArticleTrace:
     id (as ``monitor show`` and search results give it), and gather its rows. For a URL never
     stored, the fetch attempts made for it (by any spelling with the same key)."""
     trace = ArticleTrace(url)
-    if url.strip().isdigit():
-        article = store.one("SELECT * FROM articles WHERE id = ?", [int(url)])
-        if article is None:
-            return trace
-    else:
-        article = store.article_by_url(url)
+    article = store.article_by_ref(url)
+    if article is None and url.strip().isdigit():  # an id names no article: no URL to trace either
+        return trace
     if article is None:
         urls = _spellings(store, url)
         trace.fetched_urls = [r for u in urls for r in store.query("SELECT * FROM urls WHERE url = ?", [u])]
