@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
+import re
 import subprocess
 import sys
 import time
@@ -41,23 +41,21 @@ main()
 
 class Socks:
     def __init__(self, tmp_path: Path) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
         self.log = tmp_path / "pproxy.log"
         self._out = self.log.open("w")
-        self.proc = subprocess.Popen([sys.executable, "-c", _RUN_PPROXY, "-l", f"socks5://127.0.0.1:{self.port}", "-v"],
+        # port 0: the proxy takes a free port and names it in its first log line (no race for a port)
+        self.proc = subprocess.Popen([sys.executable, "-c", _RUN_PPROXY, "-l", "socks5://127.0.0.1:0", "-v"],
                                      stdout=self._out, stderr=subprocess.STDOUT,
                                      env={**os.environ, "PYTHONUNBUFFERED": "1"})  # its log lines as they happen
         deadline = time.monotonic() + 15
         while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+            serving = re.search(r"Serving on .*?127\.0\.0\.1:(\d+)", self.log.read_text())
+            if serving:
+                self.port = int(serving.group(1))
                 break
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"pproxy did not start: {self.log.read_text()}") from None
-                time.sleep(0.05)
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"pproxy did not start: {self.log.read_text()}")
+            time.sleep(0.05)
 
     def url(self, scheme: str = "socks5") -> str:
         return f"{scheme}://127.0.0.1:{self.port}"
