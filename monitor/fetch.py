@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
@@ -40,7 +40,8 @@ except ImportError:  # pragma: no cover - a platform without its wheels: the sta
     import zlib  # type: ignore[no-redef]
 InflateError: type[Exception] = zlib.error  # type: ignore[assignment]  # (isal's stub types it as an instance)
 
-__all__ = ["BAD_PORTS", "PARSEABLE_TYPES", "REDIRECT_STATUS", "TRANSIENT_OUTCOMES", "Fetcher", "is_transient"]
+__all__ = ["BAD_PORTS", "PARSEABLE_TYPES", "REDIRECT_STATUS", "TRANSIENT_OUTCOMES", "Fetcher", "GateState",
+           "host_of", "is_transient"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,17 @@ class _Jar(httpx.Cookies):
     def extract_cookies(self, response: httpx.Response) -> None:
         if "set-cookie" in response.headers:
             super().extract_cookies(response)
+
+
+def host_of(url: str) -> str:
+    """The host a URL's politeness belongs to (lower case; empty for a URL without one)."""
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
+GateState = tuple[float, float, float, int | None]  # a _Gate to hand on: next_ok, crawl_delay, paused_until, status
 
 
 @dataclass
@@ -279,6 +291,24 @@ class Fetcher:
             log.info("retrying in %.1fs after %s", delay, reason, extra={"url": url})
             budget.spent += delay
             await self._sleep(delay)
+
+    def politeness(self, hosts: Collection[str] | None = None) -> tuple[dict[str, GateState], dict[str, Robots]]:
+        """Each host's turn and pause, and the robots.txt answers in hand (of ``hosts``, or all), for
+        the next process that fetches these hosts."""
+        gates = {host: (g.next_ok, g.crawl_delay, g.paused_until, g.paused_status)
+                 for host, g in self._gates.items() if hosts is None or host in hosts}
+        return gates, self.robots.answers(None if hosts is None else lambda origin: host_of(origin) in hosts)
+
+    def take_politeness(self, gates: dict[str, GateState], robots: dict[str, Robots]) -> None:
+        """Take over what another process knew of these hosts: a request never starts before the
+        host's turn, robots.txt is not asked for again."""
+        for host, (next_ok, crawl_delay, paused_until, paused_status) in gates.items():
+            gate = self._gates.setdefault(host, _Gate())
+            gate.next_ok = max(gate.next_ok, next_ok)
+            gate.crawl_delay = crawl_delay
+            if paused_until > gate.paused_until:
+                gate.paused_until, gate.paused_status = paused_until, paused_status
+        self.robots.adopt(robots)
 
     def _gate(self, url: str) -> _Gate:
         host = (urlsplit(url).hostname or "").lower()

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from .config import Config, SourceConfig
 from .discover import detect_kind, discover
 from .errors import DiscoverError, ExtractError, FetchError, MonitorError
-from .fetch import Fetcher
+from .fetch import Fetcher, host_of
 from .models import Article, Link, Page, SourceReport, StoreResult
 from .store import Store
 from .store_batch import BatchWriter
@@ -60,14 +60,6 @@ def trusted_hosts(cfg: Config) -> set[str]:
         if host:
             hosts.add(host.lower())
     return hosts
-
-
-def host_of(url: str) -> str:
-    """The host a URL's politeness belongs to (lower case; empty for a URL without one)."""
-    try:
-        return (urlsplit(url).hostname or "").lower()
-    except ValueError:
-        return ""
 
 
 class Observer(Protocol):

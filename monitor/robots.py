@@ -132,6 +132,15 @@ class RobotsCache:
         self._locks: dict[str, asyncio.Lock] = {}
         self.memory: RobotsMemory | None = None  # set by the owner of a store
 
+    def answers(self, keep: Callable[[str], bool] | None = None) -> dict[str, Robots]:
+        """The answers in hand by origin (those ``keep`` accepts), to hand to another process."""
+        return {origin: entry for origin, entry in self._entries.items() if keep is None or keep(origin)}
+
+    def adopt(self, answers: dict[str, Robots]) -> None:
+        """Take over another process's answers; an answer in hand here is kept."""
+        for origin, entry in answers.items():
+            self._entries.setdefault(origin, entry)
+
     def _recall(self, origin: str) -> tuple[RobotsAnswer, float] | None:
         if self.memory is None:
             return None

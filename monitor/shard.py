@@ -28,7 +28,7 @@ import httpx
 
 from .config import Config, FetchConfig, SourceConfig
 from .errors import FetchError
-from .fetch import Fetcher, _Gate
+from .fetch import Fetcher, GateState
 from .logs import config_secrets, register_secrets, setup_logging
 from .models import Link, Page, SourceReport
 from .pipeline import Discovery, Handoff, Job, Pipeline, host_of, trusted_hosts
@@ -37,12 +37,10 @@ from .store import Store
 from .topics import TopicMatcher
 from .walls import consent_redirect
 
-__all__ = ["GateState", "Result", "Round", "ShardFetcher", "Spec", "export_state", "seed_state", "tune_gc",
-           "worker_main"]
+__all__ = ["Result", "Round", "ShardFetcher", "Spec", "tune_gc", "worker_main"]
 
 log = logging.getLogger(__name__)
 
-GateState = tuple[float, float, float, int | None]  # next_ok, crawl_delay, paused_until, paused_status
 PROGRESS_EVERY = 0.2  # seconds between a worker's progress messages
 # Extraction makes and drops many containers per page, freed by reference counting: the cyclic
 # collector's default (a pass every 700 new ones) cost about 7 % of a batch run's CPU; every
@@ -142,29 +140,6 @@ class ShardFetcher(Fetcher):
         if origin_of(robots_url) in self.robots_elsewhere:  # known already (a fetch that waited for the
             raise Handoff(robots_url, 0, robots=True)      # first one's answer): not asked again
         return await super()._load_robots(robots_url, client)
-
-
-def export_state(fetcher: Fetcher, hosts: set[str] | None = None) -> tuple[dict[str, GateState], dict[str, Robots]]:
-    """The fetcher's per-host politeness state and its robots.txt answers (for the next process
-    that fetches these hosts)."""
-    gates = {host: (g.next_ok, g.crawl_delay, g.paused_until, g.paused_status)
-             for host, g in fetcher._gates.items() if hosts is None or host in hosts}
-    robots = {origin: entry for origin, entry in fetcher.robots._entries.items()
-              if hosts is None or host_of(origin) in hosts}
-    return gates, robots
-
-
-def seed_state(fetcher: Fetcher, gates: dict[str, GateState], robots: dict[str, Robots]) -> None:
-    """Take over what another process knew of these hosts: a request never starts before the
-    host's turn, robots.txt is not asked for again."""
-    for host, (next_ok, crawl_delay, paused_until, paused_status) in gates.items():
-        gate = fetcher._gates.setdefault(host, _Gate())
-        gate.next_ok = max(gate.next_ok, next_ok)
-        gate.crawl_delay = crawl_delay
-        if paused_until > gate.paused_until:
-            gate.paused_until, gate.paused_status = paused_until, paused_status
-    for origin, entry in robots.items():
-        fetcher.robots._entries.setdefault(origin, entry)
 
 
 class _WorkerPipeline(Pipeline):
@@ -305,7 +280,7 @@ async def _serve(conn: Connection, spec: Spec) -> None:
                 return
             work: Round = message[1]
             fetcher.owned = work.hosts
-            seed_state(fetcher, work.gates, work.robots)
+            fetcher.take_politeness(work.gates, work.robots)
             pipe.handoffs = []
             result = Result({}, pipe.handoffs, {}, {})
             by_source: dict[str, list[Job]] = {}
@@ -321,7 +296,7 @@ async def _serve(conn: Connection, spec: Spec) -> None:
             progress.flush()
             log.debug("worker %d: %d batches written, %d tries found the write lock taken", spec.index,
                       pipe.writes.batches, pipe.writes.busy)
-            result.gates, result.robots = export_state(fetcher, set(work.hosts))
+            result.gates, result.robots = fetcher.politeness(work.hosts)
             conn.send(("done", result))
     finally:
         await fetcher.aclose()

@@ -50,12 +50,12 @@ from typing import Any
 
 from .app import FetchSummary, Monitor
 from .config import Config, SourceConfig
-from .fetch import Fetcher
+from .fetch import Fetcher, GateState
 from .logs import JsonFormatter
 from .models import SourceReport
 from .pipeline import Discovery, Job, Pipeline, Progress, host_of, trusted_hosts
 from .robots import Robots, origin_of
-from .shard import GateState, Result, Round, Spec, export_state, seed_state, worker_main
+from .shard import Result, Round, Spec, worker_main
 from .store import Store, utcnow
 from .topics import compile_topics
 
@@ -158,7 +158,7 @@ async def _read_here(cfg: Config, db_path: str, gates: dict[str, GateState], rob
     """While the workers wait between rounds: robots.txt of the origins of ``robots_of`` (it
     redirects to another worker's host), and the discovery of ``sources`` (it led to one)."""
     async with Fetcher(cfg.fetch, trusted_hosts=trusted_hosts(cfg)) as fetcher:
-        seed_state(fetcher, gates, robots)
+        fetcher.take_politeness(gates, robots)
         await asyncio.gather(*(fetcher.robots_for(url) for url in {origin_of(u): u for u in robots_of}.values()))
         found: list[Discovery] = []
         if sources:
@@ -166,7 +166,7 @@ async def _read_here(cfg: Config, db_path: str, gates: dict[str, GateState], rob
                 pipe = Pipeline(cfg, store, fetcher)
                 found = list(await asyncio.gather(*(pipe.discover_source(s) for s in sources)))
                 pipe.writes.flush()
-        return (*export_state(fetcher), found)
+        return (*fetcher.politeness(), found)
 
 
 class _Run:
